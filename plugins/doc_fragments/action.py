@@ -1,0 +1,123 @@
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options:
+  bundle:
+    description:
+      - Path to a C(bundle.json) file, or to a directory that holds one.
+      - Falls back to the environment variable E(CNAB_BUNDLE).
+    type: str
+  parameters:
+    description:
+      - Values of the bundle's parameters, by name. Each is validated against its definition
+        (JSON Schema draft-07) before anything runs; definition defaults fill the gaps.
+      - Strings are read as JSON when the definition does not accept a string, so V(8080) given as text is an integer.
+      - Values of parameters whose definition is C(writeOnly) are never printed, logged or written to claim records.
+    type: dict
+  credentials:
+    description:
+      - Credential values by name. A value is a string, or a dict with one key
+        C(value), C(env) (read an environment variable of the target) or C(path) (read a file on the target).
+      - Credentials the bundle does not declare are ignored, so one set can serve several bundles.
+      - Never stored; changes are detected with a keyed fingerprint.
+    type: dict
+  driver:
+    description:
+      - Driver that runs the invocation image. Falls back to E(CNAB_DRIVER).
+    type: str
+    default: docker
+    choices: [docker]
+  driver_options:
+    description: Settings of the driver.
+    type: dict
+    suboptions:
+      docker_host:
+        description: Docker engine address. Falls back to E(DOCKER_HOST), then the default socket.
+        type: str
+      tls_verify:
+        description: Verify the Docker engine's TLS certificate. Falls back to E(DOCKER_TLS_VERIFY).
+        type: bool
+      cert_path:
+        description: Directory with C(ca.pem), C(cert.pem) and C(key.pem). Falls back to E(DOCKER_CERT_PATH).
+        type: path
+      pull:
+        description:
+          - When to pull the invocation image. Falls back to E(CNAB_DOCKER_PULL).
+        type: str
+        default: missing
+        choices: [missing, always, never]
+      network:
+        description: Docker network mode of the invocation container. Falls back to E(CNAB_DOCKER_NETWORK).
+        type: str
+      keep_container:
+        description: Keep the stopped invocation container for debugging instead of removing it.
+        type: bool
+        default: false
+      stop_timeout:
+        description: Seconds a canceled container gets to stop before it is killed.
+        type: int
+        default: 10
+      timeout:
+        description:
+          - Seconds the invocation image may run before it is stopped and the action fails.
+            Unlimited when unset. Falls back to E(CNAB_DRIVER_TIMEOUT).
+        type: int
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on the same installation to release its lock before failing.
+        Falls back to E(CNAB_LOCK_TIMEOUT).
+    type: int
+    default: 300
+  force:
+    description: Run the action even when the claims say the installation is already in the requested state.
+    type: bool
+    default: false
+  reveal_sensitive:
+    description:
+      - Return the values of sensitive (C(writeOnly)) outputs in RV(outputs) instead of a mask.
+        They then appear wherever the task result is shown.
+    type: bool
+    default: false
+notes:
+  - The decision to act is taken from the claims alone: the bundle digest (RFC 8785 canonical JSON),
+    the resolved parameters and a keyed fingerprint of the credentials, compared with the last successful
+    modifying claim. Check mode makes the same decision without running the invocation image.
+  - The installation is locked for the whole run; a concurrent run waits up to O(lock_timeout).
+    SIGINT or SIGTERM stops the container, keeps its outputs and records the claim as C(canceled).
+requirements:
+  - docker (Python SDK)
+  - jsonschema
+  - rfc8785
+  - python-ulid
+"""
+
+    CLAIM_STORE = r"""
+options:
+  claim_store:
+    description: Where claims are kept.
+    type: dict
+    suboptions:
+      backend:
+        description: Claim store backend. Falls back to E(CNAB_CLAIM_STORE).
+        type: str
+        default: local
+        choices: [local]
+      path:
+        description:
+          - Directory of the C(local) store. Falls back to E(CNAB_HOME), then C(~/.cnab).
+        type: path
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Resolves and validates the bundle, parameters and credentials and reports the decision without running a modifying action.
+  diff_mode:
+    support: full
+    description: Returns the bundle version, digest and parameters before and after, sensitive values masked.
+  action_group:
+    description: Use C(group/cnab.runtime.cnab) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - cnab.runtime.cnab
+"""

@@ -1,0 +1,139 @@
+"""The one Ansible-aware layer: argument specs with environment fallbacks, turning
+module parameters into a runtime ``Request``, and the response into module output.
+
+Typed runtime errors become ``fail_json(msg=...)`` here and nowhere else.
+"""
+
+import copy
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
+
+CLAIM_STORE_SPEC = dict(
+    type="dict",
+    apply_defaults=True,
+    options=dict(
+        backend=dict(type="str", default="local", choices=["local"], fallback=(env_fallback, ["CNAB_CLAIM_STORE"])),
+        path=dict(type="path", fallback=(env_fallback, ["CNAB_HOME"])),
+    ),
+)
+
+ACTION_ARGS = dict(
+    installation=dict(type="str"),
+    bundle=dict(type="str", fallback=(env_fallback, ["CNAB_BUNDLE"])),
+    parameters=dict(type="dict"),
+    credentials=dict(type="dict", no_log=True),
+    driver=dict(type="str", default="docker", choices=["docker"], fallback=(env_fallback, ["CNAB_DRIVER"])),
+    driver_options=dict(
+        type="dict",
+        apply_defaults=True,
+        options=dict(
+            docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+            tls_verify=dict(type="bool", fallback=(env_fallback, ["DOCKER_TLS_VERIFY"])),
+            cert_path=dict(type="path", fallback=(env_fallback, ["DOCKER_CERT_PATH"])),
+            pull=dict(type="str", default="missing", choices=["missing", "always", "never"],
+                      fallback=(env_fallback, ["CNAB_DOCKER_PULL"])),
+            network=dict(type="str", fallback=(env_fallback, ["CNAB_DOCKER_NETWORK"])),
+            keep_container=dict(type="bool", default=False),
+            stop_timeout=dict(type="int", default=10),
+            timeout=dict(type="int", fallback=(env_fallback, ["CNAB_DRIVER_TIMEOUT"])),
+        ),
+    ),
+    claim_store=CLAIM_STORE_SPEC,
+    lock_timeout=dict(type="int", default=300, fallback=(env_fallback, ["CNAB_LOCK_TIMEOUT"])),
+    force=dict(type="bool", default=False),
+    reveal_sensitive=dict(type="bool", default=False),
+)
+
+
+class CnabModule(AnsibleModule):
+    def _log_invocation(self):
+        # Which parameters are sensitive is declared by the bundle, not yet loaded when
+        # AnsibleModule logs its invocation to syslog: log parameter names, never values.
+        given = self.params.get("parameters")
+        if not given:
+            return super()._log_invocation()
+        self.params["parameters"] = dict.fromkeys(given, "NOT_LOGGING_VALUE")
+        try:
+            return super()._log_invocation()
+        finally:
+            self.params["parameters"] = given
+
+
+def _spec(extra, required):
+    spec = copy.deepcopy(ACTION_ARGS)
+    spec.update(copy.deepcopy(extra or {}))
+    for name in required:
+        spec[name]["required"] = True
+    return spec
+
+
+def run_action_module(intent, extra=None, required=("installation",)):
+    """main() of every mutating module. ``intent`` is install/upgrade/uninstall/action,
+    or ``state`` to take it from the module's ``state`` option (cnab_installation)."""
+    module = CnabModule(argument_spec=_spec(extra, required), supports_check_mode=True)
+    from ansible_collections.cnab.runtime.plugins.module_utils import runtime
+
+    params = module.params
+    request = runtime.Request(
+        intent=params["state"] if intent == "state" else intent,
+        installation=params["installation"],
+        bundle=params["bundle"],
+        parameters=params["parameters"],
+        credentials=params["credentials"],
+        action=params.get("action"),
+        force=params["force"],
+        check_mode=module.check_mode,
+        driver=params["driver"],
+        driver_options=params["driver_options"],
+        claim_store=params["claim_store"],
+        lock_timeout=params["lock_timeout"],
+        reveal_sensitive=params["reveal_sensitive"],
+    )
+    module.no_log_values.update(runtime.sensitive_inputs(request))
+    try:
+        response = runtime.execute(request)
+    except CnabError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    module.no_log_values.update(response.secrets)
+    result = response.as_dict()
+    if not module._diff:
+        result.pop("diff", None)
+    if response.failed:
+        module.fail_json(
+            msg='action "%s" of installation %s failed: %s'
+            % (response.operation, request.installation or "(stateless)", response.result["message"] or "see logs"),
+            **result
+        )
+    module.exit_json(**result)
+
+
+def run_claim_info_module():
+    module = CnabModule(
+        argument_spec=dict(
+            installation=dict(type="str"),
+            name_pattern=dict(type="str"),
+            status=dict(type="str", choices=["installed", "uninstalled", "failed", "running", "unknown"]),
+            history=dict(type="bool", default=False),
+            reveal_sensitive=dict(type="bool", default=False),
+            claim_store=copy.deepcopy(CLAIM_STORE_SPEC),
+        ),
+        mutually_exclusive=[("installation", "name_pattern"), ("installation", "status")],
+        supports_check_mode=True,
+    )
+    from ansible_collections.cnab.runtime.plugins.module_utils import runtime
+    from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import open_store
+
+    params = module.params
+    try:
+        store = open_store(params["claim_store"])
+        if params["installation"]:
+            installation = runtime.describe_installation(
+                store, params["installation"], params["history"], params["reveal_sensitive"]
+            )
+            module.exit_json(changed=False, installation=installation)
+        module.exit_json(changed=False, installations=runtime.list_installations(
+            store, params["name_pattern"], params["status"]))
+    except CnabError as exc:
+        module.fail_json(msg=str(exc))

@@ -1,0 +1,151 @@
+"""Load a bundle, identify it by its canonical digest, and answer questions about it.
+
+``load_bundle`` is the one entry point for every form a ``bundle`` option may take.
+Today that is a path to a bundle.json or to a directory holding one; registry
+references and thick archives plug in here later, so callers never branch on the form.
+"""
+
+import hashlib
+import json
+import os
+
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, BundleError
+
+BUILTIN_ACTIONS = ("install", "upgrade", "uninstall")
+SENSITIVE_MASK = "********"
+
+
+def canonical_json(document):
+    """RFC 8785 (JCS) bytes of a JSON document: how CNAB identifies a bundle."""
+    import rfc8785  # light, but only needed when a digest is computed
+
+    try:
+        return rfc8785.dumps(document)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
+        raise BundleError("bundle.json cannot be written as canonical JSON: %s." % exc) from exc
+
+
+def digest_of(document):
+    return "sha256:" + hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+class Bundle:
+    """A parsed bundle.json plus where it came from. Holds no runtime state."""
+
+    def __init__(self, document, reference=None):
+        if not isinstance(document, dict):
+            raise BundleError("bundle.json must hold a JSON object.")
+        self.document = document
+        self.reference = reference
+        self._digest = None
+
+    @property
+    def digest(self):
+        if self._digest is None:
+            self._digest = digest_of(self.document)
+        return self._digest
+
+    @property
+    def name(self):
+        return self.document.get("name")
+
+    @property
+    def version(self):
+        return self.document.get("version")
+
+    @property
+    def definitions(self):
+        return self.document.get("definitions") or {}
+
+    @property
+    def parameters(self):
+        return self.document.get("parameters") or {}
+
+    @property
+    def credentials(self):
+        return self.document.get("credentials") or {}
+
+    @property
+    def outputs(self):
+        return self.document.get("outputs") or {}
+
+    @property
+    def custom_actions(self):
+        return self.document.get("actions") or {}
+
+    def validate(self):
+        # Lazy: the schema and jsonschema are only needed when something will run.
+        from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import (
+            validate_bundle_document,
+        )
+
+        validate_bundle_document(self.document)
+
+    def definition_of(self, definition_name):
+        return self.definitions.get(definition_name) or {}
+
+    def is_sensitive_parameter(self, name):
+        spec = self.parameters.get(name) or {}
+        return bool(self.definition_of(spec.get("definition")).get("writeOnly"))
+
+    def is_sensitive_output(self, name):
+        spec = self.outputs.get(name) or {}
+        return bool(self.definition_of(spec.get("definition")).get("writeOnly"))
+
+    def action(self, name):
+        """Describe an action: (modifies, stateless). Unknown names are refused."""
+        if name in BUILTIN_ACTIONS:
+            return ActionInfo(name, modifies=True, stateless=False)
+        spec = self.custom_actions.get(name)
+        if spec is None:
+            declared = ", ".join(sorted(self.custom_actions)) or "none"
+            raise ActionError(
+                'bundle "%s" declares no action "%s" (custom actions declared: %s).' % (self.name, name, declared)
+            )
+        return ActionInfo(name, modifies=spec.get("modifies") is True, stateless=spec.get("stateless") is True)
+
+    def invocation_image(self):
+        """The first invocation image a Docker-compatible driver can run."""
+        for image in self.document.get("invocationImages") or []:
+            if image.get("imageType", "oci") in ("docker", "oci"):
+                return image
+        raise BundleError('bundle "%s" has no invocation image of type "docker" or "oci".' % self.name)
+
+    def summary(self):
+        return {"name": self.name, "version": self.version, "digest": self.digest, "reference": self.reference}
+
+
+class ActionInfo:
+    __slots__ = ("name", "modifies", "stateless")
+
+    def __init__(self, name, modifies, stateless):
+        self.name = name
+        self.modifies = modifies
+        self.stateless = stateless
+
+
+def applies_to(spec, action):
+    """CNAB ``applyTo``: empty or missing means every action."""
+    targets = spec.get("applyTo") or []
+    return not targets or action in targets
+
+
+def load_bundle(source):
+    """Load a bundle from a path to a bundle.json or to a directory that holds one."""
+    if not source:
+        raise BundleError("no bundle was given: set the bundle option to a bundle.json file or its directory.")
+    path = os.path.expanduser(str(source))
+    if os.path.isdir(path):
+        path = os.path.join(path, "bundle.json")
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError as exc:
+        raise BundleError("bundle file %s does not exist." % path) from exc
+    except OSError as exc:
+        raise BundleError("bundle file %s cannot be read: %s." % (path, exc.strerror or exc)) from exc
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BundleError("bundle file %s is not valid JSON: %s." % (path, exc)) from exc
+    return Bundle(document, reference=os.path.abspath(path))

@@ -1,0 +1,86 @@
+"""The claim-store contract every backend implements, and how one is chosen.
+
+A store keeps claims, results and output values per installation, keeps sensitive
+values apart from the shareable records, and gives an exclusive per-installation
+lock that a run holds from before its ``running`` result until its final result.
+"""
+
+import os
+import re
+import socket
+import time
+
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, ClaimStoreError
+
+# cnab-go's rule; it also keeps names safe as file, blob and label values.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+def check_installation_name(name):
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ActionError(
+            "installation name %r is invalid: use letters, digits, '.', '_' and '-', starting with a letter or digit."
+            % (name,)
+        )
+    return name
+
+
+def lock_holder_identity():
+    return {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def describe_holder(holder):
+    if not holder:
+        return "another run"
+    return "the run of pid %s on host %s (since %s)" % (holder.get("pid"), holder.get("host"), holder.get("since"))
+
+
+class ClaimStore:
+    """Interface. Records are the dicts of ``claims.model``; values are bytes."""
+
+    def installation(self, name):
+        """An ``Installation`` with every claim and result of ``name`` (empty if unknown)."""
+        raise NotImplementedError
+
+    def installation_names(self):
+        raise NotImplementedError
+
+    def lock(self, name, timeout):
+        """Context manager holding the installation's exclusive lock; raises LockTimeout."""
+        raise NotImplementedError
+
+    def lock_holder(self, name):
+        """Who holds the lock now (host, pid, since), or None."""
+        raise NotImplementedError
+
+    def write_claim(self, claim, sensitive_parameters):
+        raise NotImplementedError
+
+    def write_result(self, installation, result, outputs, sensitive_outputs):
+        """Persist a result and its output values; ``sensitive_outputs`` names those kept apart."""
+        raise NotImplementedError
+
+    def sensitive_parameters(self, installation, claim_id):
+        raise NotImplementedError
+
+    def output_values(self, installation, result_id):
+        """name -> bytes for every output value stored with the result."""
+        raise NotImplementedError
+
+    def fingerprint_key(self):
+        """A secret key, stable for the store, for HMAC fingerprints of credentials."""
+        raise NotImplementedError
+
+
+BACKENDS = ("local",)
+
+
+def open_store(options):
+    """Open the backend named by ``options['backend']`` (default ``local``)."""
+    options = dict(options or {})
+    backend = options.get("backend") or "local"
+    if backend == "local":
+        from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
+
+        return LocalStore(options.get("path"))
+    raise ClaimStoreError("claim store backend %r is not supported (choose from: %s)." % (backend, ", ".join(BACKENDS)))

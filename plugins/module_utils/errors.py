@@ -1,0 +1,61 @@
+"""Typed errors raised by the runtime.
+
+Library code raises these; only the Ansible adapter turns them into
+``fail_json(msg=...)``. Every message is one sentence a user can act on.
+"""
+
+
+class CnabError(Exception):
+    """Base class of every error the runtime raises on purpose."""
+
+
+class BundleError(CnabError):
+    """The bundle cannot be found, read or parsed."""
+
+
+class BundleValidationError(BundleError):
+    """The bundle.json does not satisfy the CNAB schema or its rules."""
+
+
+class UnsupportedExtensionError(BundleValidationError):
+    """The bundle requires an extension this runtime does not implement."""
+
+
+class ParameterError(CnabError):
+    """A parameter is unknown, missing or outside its definition."""
+
+
+class CredentialError(CnabError):
+    """A required credential is missing or a credential source is unusable."""
+
+
+class ActionError(CnabError):
+    """The requested action is unknown or cannot run in this state."""
+
+
+class InstallationNotFound(ActionError):
+    """The action needs an installation that does not exist."""
+
+
+class ClaimStoreError(CnabError):
+    """The claim store cannot be read or written."""
+
+
+class LockTimeout(ClaimStoreError):
+    """Another run holds the installation's lock for longer than allowed."""
+
+
+class DriverError(CnabError):
+    """The driver could not run the invocation image."""
+
+
+class ImageNotFound(DriverError):
+    """The invocation image is neither local nor pullable."""
+
+
+class ImageDigestMismatch(DriverError):
+    """The invocation image does not match the bundle's contentDigest."""
+
+
+class Cancelled(CnabError):
+    """The run was interrupted by SIGINT or SIGTERM."""

@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# Copyright: cnab.runtime contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+DOCUMENTATION = r"""
+module: cnab_claim_info
+short_description: Look up CNAB installations and their claims
+version_added: 0.1.0
+description:
+  - With O(installation), returns that installation's status, bundle, current parameters (sensitive values masked),
+    latest outputs and, with O(history=true), every claim and result.
+  - Without it, lists installations, optionally filtered by name pattern and status.
+  - Reads the claim store only; never changes anything.
+options:
+  installation:
+    description: Name of one installation to describe.
+    type: str
+  name_pattern:
+    description: Shell-style pattern (C(web-*)) that listed installation names must match.
+    type: str
+  status:
+    description: List only installations with this status.
+    type: str
+    choices: [installed, uninstalled, failed, running, unknown]
+  history:
+    description: Include every claim and result of the installation.
+    type: bool
+    default: false
+  reveal_sensitive:
+    description: Return sensitive output values instead of a mask.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - cnab.runtime.action.claim_store
+attributes:
+  check_mode:
+    support: full
+    description: Reads only, so it behaves the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is no diff.
+  action_group:
+    description: Use C(group/cnab.runtime.cnab) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - cnab.runtime.cnab
+author:
+  - cnab.runtime contributors
+"""
+
+EXAMPLES = r"""
+- name: Describe one installation with its history
+  cnab.runtime.cnab_claim_info:
+    installation: showcase-demo
+    history: true
+  register: info
+
+- name: List failed installations
+  cnab.runtime.cnab_claim_info:
+    status: failed
+"""
+
+RETURN = r"""
+installation:
+  description: The installation, when O(installation) is given.
+  returned: when O(installation) is given
+  type: dict
+  contains:
+    name:
+      description: Installation name.
+      type: str
+      returned: always
+    exists:
+      description: Whether the store holds any claim for it.
+      type: bool
+      returned: always
+    status:
+      description: V(installed), V(uninstalled), V(failed), V(running) or V(unknown), from the last modifying claim's last result.
+      type: str
+      returned: always
+      sample: installed
+    revision:
+      description: Current revision (ULID).
+      type: str
+      returned: when it exists
+    bundle:
+      description: Name, version, digest and reference of the current bundle.
+      type: dict
+      returned: when it exists
+    parameters:
+      description: Current parameters; sensitive values masked.
+      type: dict
+      returned: when it exists
+    outputs:
+      description: Latest value of every output; sensitive values masked unless O(reveal_sensitive=true).
+      type: dict
+      returned: when it exists
+    last_action:
+      description: Action, claim id, status and message of the newest claim.
+      type: dict
+      returned: when it exists
+    lock_holder:
+      description: Host, pid and start time of the run holding the installation's lock, or null.
+      type: dict
+      returned: when it exists
+    history:
+      description: Every claim (without its bundle document) with its results, oldest first.
+      type: list
+      elements: dict
+      returned: when O(history=true)
+installations:
+  description: Installations matching the filters, with name, status, bundle and revision.
+  returned: when O(installation) is not given
+  type: list
+  elements: dict
+  sample: [{name: showcase-demo, status: installed, revision: 01JDZ7ZQ2J5M0K1N2P3Q4R5S6T, bundle: {name: showcase, version: 1.0.0}}]
+"""
+
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_info_module
+
+
+def main():
+    run_claim_info_module()
+
+
+if __name__ == "__main__":
+    main()

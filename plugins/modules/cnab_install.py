@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# Copyright: cnab.runtime contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+DOCUMENTATION = r"""
+module: cnab_install
+short_description: Install a CNAB bundle
+version_added: 0.1.0
+description:
+  - Runs the bundle's C(install) action unless the claims show the installation is already installed.
+  - Installs again after a failed install or after an uninstall. O(force=true) installs again in any case.
+options:
+  installation:
+    description: Name of the installation (letters, digits, C(.), C(_), C(-)).
+    type: str
+    required: true
+extends_documentation_fragment:
+  - cnab.runtime.action
+  - cnab.runtime.action.claim_store
+  - cnab.runtime.action.attributes
+author:
+  - cnab.runtime contributors
+"""
+
+EXAMPLES = r"""
+- name: Install the hello bundle
+  cnab.runtime.cnab_install:
+    installation: hello-demo
+    bundle: /srv/bundles/hello
+    parameters:
+      greeting: Hi
+
+- name: Install with a credential read from the environment of the target
+  cnab.runtime.cnab_install:
+    installation: showcase-demo
+    bundle: /srv/bundles/showcase/bundle.json
+    parameters:
+      port: 8080
+      admin_password: "{{ vault_admin_password }}"
+    credentials:
+      api_token:
+        env: SHOWCASE_TOKEN
+"""
+
+RETURN = r"""
+operation:
+  description: The action that ran (or would run in check mode), or V(none) when the installation was already in the requested state.
+  returned: always
+  type: str
+  sample: install
+reason:
+  description: Why the claims led to this decision.
+  returned: always
+  type: str
+  sample: the parameters changed
+claim:
+  description: The claim recorded for the action.
+  returned: when an action ran
+  type: dict
+  contains:
+    id:
+      description: ULID of the claim.
+      type: str
+      returned: always
+      sample: 01JDZ7ZQ2J0V8M3T2Y4W5X6Y7Z
+    revision:
+      description: ULID of the installation revision this claim belongs to.
+      type: str
+      returned: always
+      sample: 01JDZ7ZQ2J5M0K1N2P3Q4R5S6T
+    action:
+      description: Action name.
+      type: str
+      returned: always
+      sample: install
+    created:
+      description: ISO-8601 creation time.
+      type: str
+      returned: always
+      sample: "2026-11-27T21:00:00.000000+00:00"
+    bundle:
+      description: Name, version, digest (sha256 of the canonical bundle.json) and reference of the bundle.
+      type: dict
+      returned: always
+      sample: {name: showcase, version: 1.0.0, digest: "sha256:3b1f...", reference: /srv/showcase/bundle.json}
+result:
+  description: The final result of the action.
+  returned: when an action ran
+  type: dict
+  contains:
+    id:
+      description: ULID of the result.
+      type: str
+      returned: when the action is tracked
+    status:
+      description: V(succeeded), V(failed) or V(canceled).
+      type: str
+      returned: always
+      sample: succeeded
+    message:
+      description: What went wrong, empty on success.
+      type: str
+      returned: always
+      sample: ""
+outputs:
+  description:
+    - Outputs the action produced, by name. JSON-typed outputs are decoded; binary ones are base64 text.
+    - Sensitive outputs are V(********) unless O(reveal_sensitive=true).
+  returned: always
+  type: dict
+  sample: {endpoint: "http://showcase:8080", admin_secret: "********"}
+logs:
+  description: Combined stdout and stderr of the invocation image, with every secret value masked.
+  returned: always
+  type: str
+  sample: "install showcase-demo\n"
+diff:
+  description: Bundle and parameters before and after, sensitive values masked.
+  returned: in diff mode
+  type: dict
+  contains:
+    before:
+      description: State recorded by the last successful modifying claim; empty when not installed.
+      type: dict
+      returned: always
+    after:
+      description: State the action leads to; empty after an uninstall.
+      type: dict
+      returned: always
+"""
+
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_action_module
+
+
+def main():
+    run_action_module("install", required=("installation", "bundle"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# Copyright: cnab.runtime contributors
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+DOCUMENTATION = r"""
+module: cnab_uninstall
+short_description: Uninstall a CNAB installation
+version_added: 0.1.0
+description:
+  - Runs the bundle's C(uninstall) action unless the installation does not exist or is already uninstalled.
+  - O(bundle) and O(parameters) default to those of the last successful modifying claim, so the installation name is enough.
+  - A failed install is uninstalled too, since CNAB leaves the state of a failed action undefined.
+options:
+  installation:
+    description: Name of the installation.
+    type: str
+    required: true
+extends_documentation_fragment:
+  - cnab.runtime.action
+  - cnab.runtime.action.claim_store
+  - cnab.runtime.action.attributes
+author:
+  - cnab.runtime contributors
+"""
+
+EXAMPLES = r"""
+- name: Uninstall with the recorded bundle and parameters
+  cnab.runtime.cnab_uninstall:
+    installation: hello-demo
+"""
+
+RETURN = r"""
+operation:
+  description: The action that ran (or would run in check mode), or V(none) when the installation was already in the requested state.
+  returned: always
+  type: str
+  sample: install
+reason:
+  description: Why the claims led to this decision.
+  returned: always
+  type: str
+  sample: the parameters changed
+claim:
+  description: The claim recorded for the action.
+  returned: when an action ran
+  type: dict
+  contains:
+    id:
+      description: ULID of the claim.
+      type: str
+      returned: always
+      sample: 01JDZ7ZQ2J0V8M3T2Y4W5X6Y7Z
+    revision:
+      description: ULID of the installation revision this claim belongs to.
+      type: str
+      returned: always
+      sample: 01JDZ7ZQ2J5M0K1N2P3Q4R5S6T
+    action:
+      description: Action name.
+      type: str
+      returned: always
+      sample: install
+    created:
+      description: ISO-8601 creation time.
+      type: str
+      returned: always
+      sample: "2026-11-27T21:00:00.000000+00:00"
+    bundle:
+      description: Name, version, digest (sha256 of the canonical bundle.json) and reference of the bundle.
+      type: dict
+      returned: always
+      sample: {name: showcase, version: 1.0.0, digest: "sha256:3b1f...", reference: /srv/showcase/bundle.json}
+result:
+  description: The final result of the action.
+  returned: when an action ran
+  type: dict
+  contains:
+    id:
+      description: ULID of the result.
+      type: str
+      returned: when the action is tracked
+    status:
+      description: V(succeeded), V(failed) or V(canceled).
+      type: str
+      returned: always
+      sample: succeeded
+    message:
+      description: What went wrong, empty on success.
+      type: str
+      returned: always
+      sample: ""
+outputs:
+  description:
+    - Outputs the action produced, by name. JSON-typed outputs are decoded; binary ones are base64 text.
+    - Sensitive outputs are V(********) unless O(reveal_sensitive=true).
+  returned: always
+  type: dict
+  sample: {endpoint: "http://showcase:8080", admin_secret: "********"}
+logs:
+  description: Combined stdout and stderr of the invocation image, with every secret value masked.
+  returned: always
+  type: str
+  sample: "install showcase-demo\n"
+diff:
+  description: Bundle and parameters before and after, sensitive values masked.
+  returned: in diff mode
+  type: dict
+  contains:
+    before:
+      description: State recorded by the last successful modifying claim; empty when not installed.
+      type: dict
+      returned: always
+    after:
+      description: State the action leads to; empty after an uninstall.
+      type: dict
+      returned: always
+"""
+
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_action_module
+
+
+def main():
+    run_action_module("uninstall")
+
+
+if __name__ == "__main__":
+    main()
