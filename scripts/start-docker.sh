@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Make sure a Docker daemon answers; start one detached when none does.
 # Works without a service manager (no systemd): dockerd is started with setsid,
-# its output goes to build/dockerd.log. Honours DOCKER_HOST (default: the standard socket).
+# its output goes to build/dockerd.log. Honours DOCKER_HOST (default: the standard socket),
+# DOCKERD_PIDFILE (default /var/run/docker.pid), DOCKERD_START_TIMEOUT (seconds, default 60)
+# and DOCKERD_EXTRA_ARGS (extra dockerd arguments, split on spaces, e.g. "--data-root /x/data
+# --exec-root /x/exec" for a second daemon). Caution: "--bridge none" makes dockerd DELETE the
+# docker0 interface, which breaks container networking of a daemon already using it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -9,6 +13,7 @@ host="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 pidfile="${DOCKERD_PIDFILE:-/var/run/docker.pid}"
 logfile="$(pwd)/build/dockerd.log"
 timeout="${DOCKERD_START_TIMEOUT:-60}"
+read -r -a extra_args <<<"${DOCKERD_EXTRA_ARGS:-}"
 
 answers() { docker --host "$host" version >/dev/null 2>&1; }
 
@@ -33,7 +38,7 @@ else
   esac
   mkdir -p "$(dirname "$logfile")"
   echo "start-docker: starting dockerd on $host (log: $logfile)"
-  setsid dockerd --host "$host" --pidfile "$pidfile" >>"$logfile" 2>&1 </dev/null &
+  setsid dockerd --host "$host" --pidfile "$pidfile" ${extra_args[@]+"${extra_args[@]}"} >>"$logfile" 2>&1 </dev/null &
   pid=$!
 fi
 

@@ -78,8 +78,8 @@ options:
     type: bool
     default: false
 notes:
-  - The decision to act is taken from the claims alone: the bundle digest (RFC 8785 canonical JSON),
-    the resolved parameters and a keyed fingerprint of the credentials, compared with the last successful
+  - The decision to act is taken from the claims alone. The bundle digest (RFC 8785 canonical JSON),
+    the resolved parameters and a keyed fingerprint of the credentials are compared with those of the last successful
     modifying claim. Check mode makes the same decision without running the invocation image.
   - The installation is locked for the whole run; a concurrent run waits up to O(lock_timeout).
     SIGINT or SIGTERM stops the container, keeps its outputs and records the claim as C(canceled).

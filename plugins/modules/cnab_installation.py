@@ -12,7 +12,7 @@ description:
     the resolved parameters or the credentials changed since the last successful modifying action
     (or when that action failed since), and does nothing otherwise.
   - V(absent) uninstalls when the installation exists and is not uninstalled yet.
-  - With V(present), O(parameters) is the complete desired set: parameters left out take their defaults.
+  - With V(present), O(parameters) is the complete desired set, and parameters left out take their defaults.
 options:
   installation:
     description: Name of the installation.

@@ -1,0 +1,81 @@
+"""Locking and interruption: concurrent runs, cancel, and a run that dies."""
+
+import os
+import signal
+import subprocess
+import time
+
+from conftest import HELLO, SLEEPER
+from test_bad_input import _wait_for_container
+
+
+def _container_starts(installation, since):
+    events = subprocess.run(
+        ["docker", "events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "event=start",
+         "--filter", "label=io.cnab.runtime.installation=" + installation, "--format", "{{.ID}}"],
+        capture_output=True, text=True, check=True).stdout.split()
+    return len(events)
+
+
+def test_eight_concurrent_installs_run_the_image_once(ansible):
+    since = str(int(time.time()) - 1)
+    args = {"installation": "crowd", "bundle": HELLO}
+    runs = [ansible.adhoc_process("cnab_install", args) for _ in range(8)]
+    outputs = [r.communicate(timeout=300) for r in runs]
+    assert all(r.returncode == 0 for r in runs), outputs
+    assert sum('"changed": true' in out for out, _ in outputs) == 1
+    assert _container_starts("crowd", since) == 1
+    info, _ = ansible.adhoc("cnab_claim_info", {"installation": "crowd", "history": True})
+    history = info["installation"]["history"]
+    assert [h["claim"]["action"] for h in history] == ["install"]
+    assert [r["status"] for r in history[0]["results"]] == ["running", "succeeded"]
+
+
+def _module_pids(installation):
+    """PIDs of the AnsiballZ module processes working on ``installation``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                    cmdline = handle.read()
+            except OSError:
+                continue
+            if b"AnsiballZ_cnab_install" in cmdline:
+                pids.append(int(entry))
+    return pids
+
+
+def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible):
+    run = ansible.adhoc_process("cnab_install", {"installation": "cancel-me", "bundle": SLEEPER,
+                                                 "parameters": {"sleep": 60}})
+    container = _wait_for_container("cancel-me")
+    time.sleep(0.5)
+    for pid in _module_pids("cancel-me"):
+        os.kill(pid, signal.SIGTERM)
+    out, err = run.communicate(timeout=120)
+    assert "canceled" in out, out + err
+    assert subprocess.run(["docker", "inspect", container[0]], capture_output=True).returncode != 0, "container left"
+    info, _ = ansible.adhoc("cnab_claim_info", {"installation": "cancel-me", "history": True})
+    results = info["installation"]["history"][0]["results"]
+    assert [r["status"] for r in results] == ["running", "canceled"]
+    assert info["installation"]["status"] == "failed"
+    # The lock was released: the next run proceeds at once and installs again.
+    again, raw = ansible.adhoc("cnab_install", {"installation": "cancel-me", "bundle": SLEEPER, "lock_timeout": 5})
+    assert again["changed"] and again["result"]["status"] == "succeeded", raw
+    assert again["outputs"] == {"progress": "written-before-sleep\n"}
+
+
+def test_run_killed_mid_action_is_recorded_unknown_by_the_next_run(ansible):
+    run = ansible.adhoc_process("cnab_install", {"installation": "killed", "bundle": SLEEPER,
+                                                 "parameters": {"sleep": 5}})
+    _wait_for_container("killed")
+    for pid in _module_pids("killed"):
+        os.kill(pid, signal.SIGKILL)
+    run.communicate(timeout=60)
+    again, raw = ansible.adhoc("cnab_install", {"installation": "killed", "bundle": SLEEPER, "lock_timeout": 5})
+    assert again["changed"] and again["result"]["status"] == "succeeded", raw
+    info, _ = ansible.adhoc("cnab_claim_info", {"installation": "killed", "history": True})
+    first = info["installation"]["history"][0]["results"]
+    assert [r["status"] for r in first] == ["running", "unknown"]
+    assert info["installation"]["status"] == "installed"
