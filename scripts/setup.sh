@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for development, CI and the examples (Debian 12, as root).
 # Idempotent and cheap to re-run: every step checks first.
-#   1. Debian packages: docker.io busybox-static (+ python3-venv python3-apt) via apt-get, only when missing
+#   1. Debian packages: docker.io busybox-static (+ python3-venv python3-apt shellcheck git) via apt-get, only when missing
 #   2. .venv with requirements-dev.txt (pip only when the file changed)
 #   3. the collection built and installed into build/collections
 set -euo pipefail
@@ -16,7 +16,7 @@ log() { echo "setup: $*"; }
 # --- 1. Debian packages --------------------------------------------------------------
 # python3-apt lets Ansible's apt module run from the virtualenv's interpreter;
 # python3-venv provides ensurepip for `python3 -m venv`.
-packages=(docker.io busybox-static python3 python3-venv python3-apt)
+packages=(docker.io busybox-static python3 python3-venv python3-apt shellcheck git)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

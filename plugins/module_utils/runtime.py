@@ -82,36 +82,45 @@ class _Inputs:
 
 def execute(request):
     store = open_store(request.claim_store)
-    action_info = None
-    if request.intent == "action":
-        # A stateless action needs no installation; the bundle then comes from the request.
-        probe = load_bundle(request.bundle) if request.bundle else None
-        if probe is not None and probe.action(request.action).stateless:
-            return _run_stateless(store, request, probe)
+    if request.intent == "action" and request.bundle:
+        # A stateless action needs no installation: nothing is read from the store.
+        bundle = load_bundle(request.bundle)
+        if bundle.action(request.action).stateless:
+            return _run_untracked(request, bundle, request.parameters, request.credentials)
     name = check_installation_name(request.installation)
     installation = store.installation(name)
     inputs = _resolve(store, installation, request)
-    if request.intent == "action":
-        action_info = inputs.bundle.action(request.action)
+    action_info = inputs.bundle.action(request.action) if request.intent == "action" else None
+    if action_info is not None and action_info.stateless:
+        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials)
     desired = Desired(request.intent, inputs.bundle and inputs.bundle.digest, inputs.parameters_fp,
                       inputs.credentials_fp, action_info, request.force)
-    plan = decide(installation, desired)
-    response = Response(plan.changed, plan.operation, plan.reason, _diff(store, installation, inputs, plan))
-    response.secrets = inputs.masker.secrets
+    plan, response = _plan(store, installation, inputs, desired)
     if plan.operation is None:
         return response
     info = _validate(inputs, plan.operation)
-    if request.check_mode and info.modifies:
-        return response
+    if request.check_mode:
+        if info.modifies:
+            return response
+        # Non-modifying actions run in check mode too, but leave no record behind.
+        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials,
+                              name, installation.current_revision)
     with store.lock(name, request.lock_timeout):
         # Decide again under the lock: another run may have finished in between.
         installation = _settle_interrupted(store, store.installation(name))
-        plan = decide(installation, desired)
-        response = Response(plan.changed, plan.operation, plan.reason, _diff(store, installation, inputs, plan))
-        response.secrets = inputs.masker.secrets
+        plan, response = _plan(store, installation, inputs, desired)
         if plan.operation is None:
             return response
+        if plan.operation != info.name:
+            info = _validate(inputs, plan.operation)
         return _run(store, installation, request, inputs, info, response)
+
+
+def _plan(store, installation, inputs, desired):
+    plan = decide(installation, desired)
+    response = Response(plan.changed, plan.operation, plan.reason, _diff(store, installation, inputs, plan))
+    response.secrets = inputs.masker.secrets
+    return plan, response
 
 
 def _resolve(store, installation, request):
@@ -208,7 +217,7 @@ def _run(store, installation, request, inputs, info, response):
         store.write_result(installation.name, model.new_result(claim, model.STATUS_CANCELED, "the run was canceled"), {}, ())
         raise
     except BaseException as exc:
-        message = str(exc) if isinstance(exc, CnabError) else "the driver failed: %s" % exc
+        message = inputs.masker.mask(str(exc) if isinstance(exc, CnabError) else "the driver failed: %s" % exc)
         store.write_result(installation.name, model.new_result(claim, model.STATUS_FAILED, message), {}, ())
         raise
     return _finish(store, installation, request, inputs, claim, outcome, response)
@@ -241,37 +250,40 @@ def _finish(store, installation, request, inputs, claim, outcome, response):
     return response
 
 
-def _run_stateless(store, request, bundle):
-    """Stateless actions are not tracked: no lock, no claim, credentials optional."""
+def _run_untracked(request, bundle, parameters, credentials, name=None, revision=None):
+    """Run an action that leaves no record: stateless actions (no installation, no lock,
+    credentials optional), and non-modifying actions in check mode."""
     from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import get_driver
 
     bundle.validate()
     info = bundle.action(request.action)
-    name = request.installation or bundle.name
-    check_installation_name(name)
-    parameters = v.resolve_parameters(bundle, request.parameters, validate=True)
+    name = check_installation_name(name or request.installation or bundle.name)
+    parameters = v.resolve_parameters(bundle, parameters, validate=True)
     v.check_required_parameters(bundle, info.name, parameters)
-    credentials = v.resolve_credentials(bundle, info, request.credentials)
+    credentials = v.resolve_credentials(bundle, info, credentials)
     inputs = _Inputs(bundle, parameters, credentials, b"")
-    response = Response(info.modifies, info.name, "stateless actions always run")
+    response = Response(info.modifies, info.name, "stateless actions always run" if info.stateless
+                        else "actions that do not modify always run and change nothing")
     response.secrets = inputs.masker.secrets
     if request.check_mode and info.modifies:
         return response
-    claim = {"id": model.new_ulid(), "installation": name, "revision": model.new_ulid(), "action": info.name,
-             "created": model.now(), "bundle": bundle.document, "parameters": v.split_sensitive(bundle, parameters)[0]}
+    claim = {"id": model.new_ulid(), "installation": name, "revision": revision or model.new_ulid(),
+             "action": info.name, "created": model.now(), "bundle": bundle.document,
+             "parameters": v.split_sensitive(bundle, parameters)[0]}
     operation = _operation_files_and_env(bundle, claim, info.name, inputs)
     driver = get_driver(request.driver, request.driver_options)
     driver.prepare(operation)
     with _cancellation():
         outcome = driver.run(operation)
-    outputs, _, problems = v.collect_outputs(bundle, info.name, outcome.outputs)
+    outputs, _metadata, problems = v.collect_outputs(bundle, info.name, outcome.outputs)
     for output in outputs:
         if bundle.is_sensitive_output(output):
             inputs.masker.add(outputs[output])
     ok = outcome.succeeded and not problems
     message = "; ".join(([outcome.error] if outcome.error else []) + problems) or (
         "" if ok else "the invocation image exited with code %s" % outcome.exit_code)
-    response.result = {"status": model.STATUS_SUCCEEDED if ok else model.STATUS_FAILED, "message": inputs.masker.mask(message)}
+    response.result = {"status": model.STATUS_SUCCEEDED if ok else model.STATUS_FAILED,
+                       "message": inputs.masker.mask(message)}
     response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
     response.logs = inputs.masker.mask(outcome.logs)
     response.secrets = inputs.masker.secrets

@@ -47,8 +47,12 @@ def _coerce(value, definition):
     return parsed
 
 
-def schema_error(value, definition):
-    """The first reason ``value`` fails the draft-07 ``definition``, or None."""
+def schema_error(value, definition, sensitive=False):
+    """The first reason ``value`` fails the draft-07 ``definition``, or None.
+
+    jsonschema's messages quote the value, so for a sensitive value only the
+    keyword it broke is named.
+    """
     import jsonschema  # lazy: 60 ms, and a no-op run never validates
 
     validator = jsonschema.Draft7Validator(definition)
@@ -56,6 +60,8 @@ def schema_error(value, definition):
     if error is None:
         return None
     where = "".join("[%s]" % json.dumps(p) for p in error.absolute_path)
+    if sensitive:
+        return "%sit does not satisfy the %r rule of its definition" % (where + " " if where else "", error.validator)
     return (where + " " if where else "") + error.message
 
 
@@ -82,9 +88,10 @@ def resolve_parameters(bundle, given, validate=True):
         else:
             continue
         if validate:
-            problem = schema_error(values[name], definition)
+            sensitive = bundle.is_sensitive_parameter(name)
+            problem = schema_error(values[name], definition, sensitive)
             if problem:
-                shown = "" if bundle.is_sensitive_parameter(name) else " (%s)" % to_text(values[name])[:80]
+                shown = "" if sensitive else " (%s)" % to_text(values[name])[:80]
                 raise ParameterError('parameter "%s"%s is invalid: %s.' % (name, shown, problem.rstrip(".")))
     return values
 
@@ -205,18 +212,20 @@ def collect_outputs(bundle, action, files):
                 problems.append('output "%s" was not written to %s and has no default' % (name, path))
                 continue
             content = to_text(definition["default"]).encode("utf-8")
-        problem = _output_problem(content, definition)
+        sensitive = bundle.is_sensitive_output(name)
+        problem = _output_problem(content, definition, sensitive)
         if problem:
             problems.append('output "%s" is invalid: %s' % (name, problem))
         values[name] = content
         meta = {"generatedByBundle": "true" if generated else "false"}
-        if content:
+        # No digest of a sensitive value in the shareable record: a short secret could be guessed from it.
+        if content and not sensitive:
             meta["contentDigest"] = "sha256:" + hashlib.sha256(content).hexdigest()
         metadata[name] = meta
     return values, metadata, problems
 
 
-def _output_problem(content, definition):
+def _output_problem(content, definition, sensitive):
     types = _types(definition)
     if types is None or "string" in types:
         value = content.decode("utf-8", "replace")
@@ -225,7 +234,7 @@ def _output_problem(content, definition):
             value = json.loads(content)
         except ValueError:
             return "it is not JSON of type %s" % "/".join(types)
-    problem = schema_error(value, definition)
+    problem = schema_error(value, definition, sensitive)
     return problem.rstrip(".") if problem else None
 
 

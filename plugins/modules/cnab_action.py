@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: cnab.runtime contributors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, cnab.runtime contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 module: cnab_action
@@ -26,7 +26,7 @@ extends_documentation_fragment:
   - cnab.runtime.action.claim_store
   - cnab.runtime.action.attributes
 author:
-  - cnab.runtime contributors
+  - cnab.runtime maintainers (@cnab-runtime)
 """
 
 EXAMPLES = r"""

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: cnab.runtime contributors
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# Copyright: (c) 2026, cnab.runtime contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 module: cnab_install
@@ -14,12 +14,18 @@ options:
     description: Name of the installation (letters, digits, C(.), C(_), C(-)).
     type: str
     required: true
+  bundle:
+    description:
+      - Path to a C(bundle.json) file, or to a directory that holds one.
+      - Falls back to the environment variable E(CNAB_BUNDLE).
+    type: str
+    required: true
 extends_documentation_fragment:
   - cnab.runtime.action
   - cnab.runtime.action.claim_store
   - cnab.runtime.action.attributes
 author:
-  - cnab.runtime contributors
+  - cnab.runtime maintainers (@cnab-runtime)
 """
 
 EXAMPLES = r"""

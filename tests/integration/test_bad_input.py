@@ -103,7 +103,7 @@ def _wait_for_container(installation, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ids = subprocess.run(["docker", "ps", "-q", "--filter", "label=io.cnab.runtime.installation=" + installation],
-                             capture_output=True, text=True).stdout.split()
+                             capture_output=True, text=True, check=False).stdout.split()
         if ids:
             return ids
         time.sleep(0.1)

@@ -57,7 +57,7 @@ def test_failed_action_is_recorded_and_reported(ansible):
     assert failed["result"]["status"] == "failed"
     assert "exited with code 3" in failed["msg"]
     assert "simulated failure" in failed["logs"]
-    info, _ = ansible.adhoc("cnab_claim_info", {"installation": "failing"})
+    info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "failing"})
     assert info["installation"]["status"] == "failed"
     # A failed modifying action puts the installation out of sync: present repairs it.
     repaired, raw = ansible.adhoc("cnab_installation", dict(base, state="present"))

@@ -41,10 +41,15 @@ def _fsync_dir(path):
         os.close(fd)
 
 
+def _temporary_name(path):
+    # Unique per process and thread; readers skip names containing ".tmp-".
+    return "%s.tmp-%d-%s" % (path, os.getpid(), os.urandom(4).hex())
+
+
 def atomic_write(path, data, mode=0o644):
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
+    tmp = _temporary_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -192,7 +197,7 @@ class LocalStore(ClaimStore):
         except FileNotFoundError:
             pass
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        tmp = "%s.tmp-%d" % (path, os.getpid())
+        tmp = _temporary_name(path)
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             handle.write(os.urandom(32))
             handle.flush()

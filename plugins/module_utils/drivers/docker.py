@@ -198,7 +198,7 @@ def _split_reference(reference):
 
 def _owner(user):
     """uid/gid for injected files: the image's USER when numeric, else root."""
-    uid, _, gid = (user or "").partition(":")
+    uid, _sep, gid = (user or "").partition(":")
     return (int(uid) if uid.isdigit() else 0), (int(gid) if gid.isdigit() else (int(uid) if uid.isdigit() else 0))
 
 
@@ -222,7 +222,7 @@ def _copy_outputs(api, container, wanted):
     import docker
 
     try:
-        stream, _ = api.get_archive(container, OUTPUTS_DIR)
+        stream, _stat = api.get_archive(container, OUTPUTS_DIR)
     except docker.errors.NotFound:
         return {}
     found = {}

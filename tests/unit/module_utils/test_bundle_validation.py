@@ -155,7 +155,7 @@ def _get(doc, path):
 
 def _mutate(doc, rng):
     doc = copy.deepcopy(doc)
-    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+    for _unused in range(rng.choice([1, 1, 1, 2, 3])):
         paths = list(_paths(doc))
         path = rng.choice(paths[1:]) if len(paths) > 1 else ()
         op = rng.choice(["delete", "retype", "add_key", "empty", "retype"])
@@ -180,7 +180,7 @@ def test_ours_rejects_whatever_the_oracle_rejects(path, oracle, dependencies_sup
     rng = random.Random(f"cnab-{path.name}")
     example = _load(path)
     looser, oracle_rejected, ours_rejected = [], 0, 0
-    for _ in range(150):
+    for _unused in range(150):
         doc = _mutate(example, rng)
         oracle_ok = oracle.is_valid(doc)
         oracle_rejected += not oracle_ok
@@ -212,7 +212,7 @@ QUIRKS = [
 
 
 @needs_spec
-@pytest.mark.parametrize("mutate", [m for _, m in QUIRKS], ids=[i for i, _ in QUIRKS])
+@pytest.mark.parametrize("mutate", [m for _unused, m in QUIRKS], ids=[i for i, _unused in QUIRKS])
 def test_oracle_quirks_are_rejected_by_ours(mutate, oracle):
     doc = copy.deepcopy(BASE)
     mutate(doc)
@@ -239,7 +239,7 @@ def _delete(path):
 def _deeply_nested(depth):
     def mutate(doc):
         value = node = {}
-        for _ in range(depth):
+        for _unused in range(depth):
             node["a"] = {}
             node = node["a"]
         doc["custom"]["com.example.deep"] = value

@@ -102,7 +102,7 @@ EXPECTED = {
 TABLE = [(state, intent, expected) for state, row in EXPECTED.items() for intent, expected in row.items()]
 
 
-@pytest.mark.parametrize("state,intent,expected", TABLE, ids=["%s-%s" % (s, i) for s, i, _ in TABLE])
+@pytest.mark.parametrize("state,intent,expected", TABLE, ids=["%s-%s" % (s, i) for s, i, _unused in TABLE])
 def test_decision_table(state, intent, expected):
     installation = STATES[state]
     if expected == RAISES:
