@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 
-.PHONY: help setup docker deploy test lint sanity clean
+.PHONY: help setup docker deploy test lint sanity bench clean
 
 help:
 	@echo "make setup   Debian packages, .venv, collection installed in build/collections"
@@ -20,6 +20,7 @@ help:
 	@echo "make deploy  setup + docker + ansible-playbook playbooks/deploy.yml"
 	@echo "make test    setup + docker + lint + sanity + pytest tests/unit tests/integration"
 	@echo "make lint    ruff + ansible-lint"
+	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
 
 setup:
@@ -40,6 +41,9 @@ lint: setup
 
 sanity: setup
 	scripts/sanity.sh
+
+bench: setup docker
+	python benchmarks/install_overhead.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache examples/*/busybox

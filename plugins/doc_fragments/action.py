@@ -56,6 +56,11 @@ options:
         description: Seconds a canceled container gets to stop before it is killed.
         type: int
         default: 10
+      api_version:
+        description:
+          - Docker Engine API version to speak, or V(auto) to negotiate it (one more request per run).
+            Falls back to E(DOCKER_API_VERSION), then V(1.41) (Docker Engine 20.10 and later).
+        type: str
       timeout:
         description:
           - Seconds the invocation image may run before it is stopped and the action fails.

@@ -38,6 +38,7 @@ ACTION_ARGS = dict(
             keep_container=dict(type="bool", default=False),
             stop_timeout=dict(type="int", default=10),
             timeout=dict(type="int", fallback=(env_fallback, ["CNAB_DRIVER_TIMEOUT"])),
+            api_version=dict(type="str", fallback=(env_fallback, ["DOCKER_API_VERSION"])),
         ),
     ),
     claim_store=CLAIM_STORE_SPEC,

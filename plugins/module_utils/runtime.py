@@ -98,22 +98,33 @@ def execute(request):
     plan, response = _plan(store, installation, inputs, desired)
     if plan.operation is None:
         return response
-    info = _validate(inputs, plan.operation)
     if request.check_mode:
+        info = _validate(inputs, plan.operation)
         if info.modifies:
             return response
         # Non-modifying actions run in check mode too, but leave no record behind.
         return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials,
                               name, installation.current_revision)
-    with store.lock(name, request.lock_timeout):
-        # Decide again under the lock: another run may have finished in between.
-        installation = _settle_interrupted(store, store.installation(name))
-        plan, response = _plan(store, installation, inputs, desired)
-        if plan.operation is None:
-            return response
-        if plan.operation != info.name:
-            info = _validate(inputs, plan.operation)
-        return _run(store, installation, request, inputs, info, response)
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import get_driver
+
+    driver = get_driver(request.driver, request.driver_options)
+    with _cancellation():
+        try:
+            # Validated and prepared before the lock: bad input fails at once, even while
+            # another run holds the lock, and leaves nothing behind.
+            prepared = _Prepared(driver, installation, request, inputs, plan.operation)
+            with store.lock(name, request.lock_timeout):
+                # Decide again under the lock: another run may have finished in between.
+                installation = _settle_interrupted(store, store.installation(name))
+                plan, response = _plan(store, installation, inputs, desired)
+                if plan.operation is None:
+                    return response
+                if not prepared.still_fits(installation, plan.operation):
+                    driver.discard()
+                    prepared = _Prepared(driver, installation, request, inputs, plan.operation)
+                return _run(store, installation, request, inputs, prepared, response)
+        finally:
+            driver.discard()  # a container prepared for nothing; no-op after a run
 
 
 def _plan(store, installation, inputs, desired):
@@ -191,36 +202,82 @@ def _operation_files_and_env(bundle, claim, action, inputs):
                      environment, files, v.wanted_outputs(bundle, action), claim["id"])
 
 
-def _run(store, installation, request, inputs, info, response):
-    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import get_driver
+class _Prepared:
+    """A claim and its operation, validated, with the driver ready to start it."""
 
-    bundle = inputs.bundle
-    driver = get_driver(request.driver, request.driver_options)
-    revision = model.new_ulid() if info.modifies else installation.current_revision
-    public, sensitive = v.split_sensitive(bundle, inputs.parameters)
-    claim = model.new_claim(installation.name, info.name, bundle, public, revision, {
-        "bundleDigest": bundle.digest,
-        "parametersFingerprint": inputs.parameters_fp,
-        "credentialsFingerprint": inputs.credentials_fp,
-        "modifies": info.modifies,
-        "sensitiveParameters": sorted(sensitive),
-        "driver": request.driver,
-    })
-    operation = _operation_files_and_env(bundle, claim, info.name, inputs)
-    driver.prepare(operation)  # image present and verified before anything is recorded
-    store.write_claim(claim, sensitive)
+    def __init__(self, driver, installation, request, inputs, action):
+        bundle = inputs.bundle
+        try:
+            self.info = bundle.action(action)
+            revision = model.new_ulid() if self.info.modifies else installation.current_revision
+            public, self.sensitive = v.split_sensitive(bundle, inputs.parameters)
+            self.claim = model.new_claim(installation.name, self.info.name, bundle, public, revision, {
+                "bundleDigest": bundle.digest,
+                "parametersFingerprint": inputs.parameters_fp,
+                "credentialsFingerprint": inputs.credentials_fp,
+                "modifies": self.info.modifies,
+                "sensitiveParameters": sorted(self.sensitive),
+                "driver": request.driver,
+            })
+            self.operation = _operation_files_and_env(bundle, self.claim, self.info.name, inputs)
+        except CnabError:
+            _validate(inputs, action)  # a malformed bundle: report what validation says is wrong
+            raise
+        self.driver = driver
+        _prepare_while_validating(driver, self.operation, inputs)
+
+    def still_fits(self, installation, action):
+        """False when the plan made under the lock differs, or another run recorded a claim
+        since this one was made (claim ids must grow with time, and the revision may be stale)."""
+        newest = installation.claims[-1]["id"] if installation.claims else ""
+        return action == self.info.name and newest < self.claim["id"]
+
+
+def _run(store, installation, request, inputs, prepared, response):
+    """Record ``running``, run the prepared operation, record the result. Under the lock."""
+    claim, driver = prepared.claim, prepared.driver
+    store.write_claim(claim, prepared.sensitive)
     store.write_result(installation.name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     try:
-        with _cancellation():
-            outcome = driver.run(operation)
+        outcome = driver.run(prepared.operation)
     except Cancelled:
-        store.write_result(installation.name, model.new_result(claim, model.STATUS_CANCELED, "the run was canceled"), {}, ())
+        store.write_result(installation.name, model.new_result(claim, model.STATUS_CANCELED, "the run was canceled"),
+                           {}, ())
         raise
     except BaseException as exc:
         message = inputs.masker.mask(str(exc) if isinstance(exc, CnabError) else "the driver failed: %s" % exc)
         store.write_result(installation.name, model.new_result(claim, model.STATUS_FAILED, message), {}, ())
         raise
     return _finish(store, installation, request, inputs, claim, outcome, response)
+
+
+def _prepare_while_validating(driver, operation, inputs):
+    """The driver prepares (image check, container with files) in a thread while this one
+    validates the bundle and values: the engine's work overlaps ours. A validation error
+    wins over a driver error, and either way the prepared container is discarded."""
+    import threading
+
+    driver.connect()  # SDK import and client here, so the thread mostly waits on the engine
+    failure = []
+
+    def prepare():
+        try:
+            driver.prepare(operation)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread below
+            failure.append(exc)
+
+    thread = threading.Thread(target=prepare, name="cnab-prepare", daemon=True)
+    thread.start()
+    try:
+        _validate(inputs, operation.action)
+    except BaseException:
+        thread.join()
+        driver.discard()
+        raise
+    thread.join()
+    if failure:
+        driver.discard()
+        raise failure[0]
 
 
 def _finish(store, installation, request, inputs, claim, outcome, response):
@@ -272,8 +329,12 @@ def _run_untracked(request, bundle, parameters, credentials, name=None, revision
              "parameters": v.split_sensitive(bundle, parameters)[0]}
     operation = _operation_files_and_env(bundle, claim, info.name, inputs)
     driver = get_driver(request.driver, request.driver_options)
-    driver.prepare(operation)
     with _cancellation():
+        try:
+            driver.prepare(operation)
+        except BaseException:
+            driver.discard()
+            raise
         outcome = driver.run(operation)
     outputs, _metadata, problems = v.collect_outputs(bundle, info.name, outcome.outputs)
     for output in outputs:

@@ -56,6 +56,7 @@ def test_bad_values_are_refused_with_one_sentence(ansible, module, args, fragmen
     # the start of the -a arguments itself (see docs/security notes on ad-hoc secrets).
     assert "long-enough-pw" not in result["msg"]
     assert not any("/claims/" in p for p in store_files(ansible.home))
+    assert _containers("bad-values") == [], "a container prepared for a refused run was left behind"
 
 
 def test_missing_image_is_refused_before_a_claim_is_written(ansible, tmp_path):
@@ -95,6 +96,11 @@ def test_held_lock_fails_with_the_holder_named(ansible):
     finally:
         slow.kill()
         slow.communicate()
+
+
+def _containers(installation):
+    return subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.cnab.runtime.installation=" + installation],
+                          capture_output=True, text=True, check=True).stdout.split()
 
 
 def _wait_for_container(installation, timeout=60):

@@ -48,11 +48,18 @@ class OperationResult:
 class Driver:
     name = None
 
+    def connect(self):
+        """Load SDKs and reach the backend; called once before ``prepare``."""
+
     def prepare(self, operation):
-        """Check, before anything is recorded, that ``run`` can start (image present, digest right)."""
+        """Everything short of starting the action (image present and verified, files in
+        place), done before anything is recorded. Raises DriverError when ``run`` could not start."""
 
     def run(self, operation):
         raise NotImplementedError
+
+    def discard(self):
+        """Undo ``prepare`` when the action will not run after all."""
 
 
 DRIVERS = {"docker": "docker"}

@@ -59,9 +59,12 @@ class FakeDriver(base.Driver):
     name = "fake"
 
     def __init__(self):
-        self.prepared, self.runs = [], []
+        self.prepared, self.runs, self.discarded = [], [], 0
         self.exit_code, self.error, self.canceled, self.raises, self.prepare_raises = 0, None, False, None, None
         self.logs, self.outputs, self.on_run = echo_logs, fake_outputs, None
+
+    def discard(self):
+        self.discarded += 1
 
     def prepare(self, operation):
         self.prepared.append(operation)
@@ -568,7 +571,10 @@ def test_bad_inputs_raise_typed_errors_and_write_nothing(h, driver, case, check_
     with pytest.raises(error) as info:
         h.execute(check_mode=check_mode, **kwargs)
     assert named in str(info.value)
-    assert driver.runs == [] and driver.prepared == []
+    # The driver may have prepared while values were validated, but nothing ran and
+    # whatever it prepared was discarded.
+    assert driver.runs == []
+    assert driver.discarded >= len(driver.prepared)
     assert not h.installation().exists
     assert not (h.root / "installations").exists()
 
