@@ -9,11 +9,16 @@ SECRET_CREDENTIAL = "canary-token-2718"
 
 
 def test_lifecycle_playbook_four_steps_for_every_module(ansible):
-    run = ansible.playbook(HERE + "/playbooks/lifecycle.yml", extra_vars={
+    run = ansible.playbook(HERE + "/playbooks/lifecycle.yml", "-vvv", extra_vars={
         "hello_bundle": HELLO, "showcase_bundle": SHOWCASE,
         "admin_password": SECRET_PARAMETER, "api_token": SECRET_CREDENTIAL})
     assert run.returncode == 0, run.stdout + run.stderr
     assert re.search(r"localhost\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", run.stdout)
+    assert "api_token=********" in run.stdout  # the image did print the credential
+    for secret in (SECRET_PARAMETER, SECRET_CREDENTIAL, "secret-%s-out" % SECRET_PARAMETER):
+        assert secret not in run.stdout + run.stderr
+    for path, content in store_files(ansible.home).items():
+        assert SECRET_CREDENTIAL.encode() not in content, path
 
 
 def test_adhoc_install_four_steps(ansible):
