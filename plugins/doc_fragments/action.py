@@ -49,7 +49,10 @@ options:
         description: Docker network mode of the invocation container. Falls back to E(CNAB_DOCKER_NETWORK).
         type: str
       keep_container:
-        description: Keep the stopped invocation container for debugging instead of removing it.
+        description:
+          - Keep the stopped invocation container for debugging instead of removing it.
+          - The kept container holds the credentials and sensitive parameters in its environment and files;
+            remove it when done.
         type: bool
         default: false
       stop_timeout:
@@ -58,8 +61,8 @@ options:
         default: 10
       api_version:
         description:
-          - Docker Engine API version to speak, or V(auto) to negotiate it (one more request per run).
-            Falls back to E(DOCKER_API_VERSION), then V(1.41) (Docker Engine 20.10 and later).
+          - Docker Engine API version to speak. V(auto) negotiates it with the engine (one request per run).
+            Falls back to E(DOCKER_API_VERSION), then V(auto).
         type: str
       timeout:
         description:
@@ -80,6 +83,7 @@ options:
     description:
       - Return the values of sensitive (C(writeOnly)) outputs in RV(outputs) instead of a mask.
         They then appear wherever the task result is shown.
+      - Credentials and sensitive parameter values stay masked, also inside a revealed output.
     type: bool
     default: false
 notes:

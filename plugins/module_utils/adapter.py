@@ -92,12 +92,14 @@ def run_action_module(intent, extra=None, required=("installation",)):
         lock_timeout=params["lock_timeout"],
         reveal_sensitive=params["reveal_sensitive"],
     )
-    module.no_log_values.update(runtime.sensitive_inputs(request))
     try:
-        response = runtime.execute(request)
+        response = runtime.execute(request, on_secrets=module.no_log_values.update)
     except CnabError as exc:
+        module.no_log_values.update(runtime.sensitive_inputs(request))
         module.fail_json(msg=str(exc), changed=False)
     module.no_log_values.update(response.secrets)
+    for warning in response.warnings:
+        module.warn(warning)
     result = response.as_dict()
     if not module._diff:
         result.pop("diff", None)
@@ -123,18 +125,18 @@ def run_claim_info_module():
         mutually_exclusive=[("installation", "name_pattern"), ("installation", "status")],
         supports_check_mode=True,
     )
-    from ansible_collections.cnab.runtime.plugins.module_utils import runtime
+    from ansible_collections.cnab.runtime.plugins.module_utils import lookup
     from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import open_store
 
     params = module.params
     try:
         store = open_store(params["claim_store"])
         if params["installation"]:
-            installation = runtime.describe_installation(
+            installation = lookup.describe_installation(
                 store, params["installation"], params["history"], params["reveal_sensitive"]
             )
             module.exit_json(changed=False, installation=installation)
-        module.exit_json(changed=False, installations=runtime.list_installations(
+        module.exit_json(changed=False, installations=lookup.list_installations(
             store, params["name_pattern"], params["status"]))
     except CnabError as exc:
         module.fail_json(msg=str(exc))

@@ -8,11 +8,19 @@ references and thick archives plug in here later, so callers never branch on the
 import hashlib
 import json
 import os
+import posixpath
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, BundleError
 
 BUILTIN_ACTIONS = ("install", "upgrade", "uninstall")
 SENSITIVE_MASK = "********"
+OUTPUTS_DIR = "/cnab/app/outputs"
+
+
+def container_path(path):
+    """The one normal form of a path inside the invocation container: absolute (CNAB roots
+    relative paths at "/"), no "." or "..", no doubled slashes (POSIX keeps a leading "//")."""
+    return posixpath.normpath("/" + str(path).lstrip("/"))
 
 
 def canonical_json(document):
@@ -82,15 +90,16 @@ class Bundle:
         validate_bundle_document(self.document)
 
     def definition_of(self, definition_name):
-        return self.definitions.get(definition_name) or {}
+        definition = self.definitions.get(definition_name) if isinstance(definition_name, str) else None
+        return definition if isinstance(definition, dict) else {}
 
     def is_sensitive_parameter(self, name):
         spec = self.parameters.get(name) or {}
-        return bool(self.definition_of(spec.get("definition")).get("writeOnly"))
+        return _write_only(self.definition_of(spec.get("definition")))
 
     def is_sensitive_output(self, name):
         spec = self.outputs.get(name) or {}
-        return bool(self.definition_of(spec.get("definition")).get("writeOnly"))
+        return _write_only(self.definition_of(spec.get("definition")))
 
     def action(self, name):
         """Describe an action: (modifies, stateless). Unknown names are refused."""
@@ -111,8 +120,19 @@ class Bundle:
                 return image
         raise BundleError('bundle "%s" has no invocation image of type "docker" or "oci".' % self.name)
 
-    def summary(self):
-        return {"name": self.name, "version": self.version, "digest": self.digest, "reference": self.reference}
+
+def _write_only(schema, depth=0):
+    """True when the definition, or any schema nested in it, is ``writeOnly``: a value
+    with one secret property is treated as a secret as a whole."""
+    if depth > 32:
+        return True  # absurd nesting: err on the side of secrecy
+    if isinstance(schema, dict):
+        if schema.get("writeOnly") is True:
+            return True
+        return any(_write_only(value, depth + 1) for key, value in schema.items() if key not in ("default", "examples", "const", "enum"))
+    if isinstance(schema, list):
+        return any(_write_only(item, depth + 1) for item in schema)
+    return False
 
 
 class ActionInfo:

@@ -4,7 +4,8 @@ Written from CNAB Core 1.2 (section 101) and accepting 1.0/1.1 documents. It
 is stricter than the official bundle.schema.json where that file is looser
 than the prose: anchored SemVer ``version``, at least one invocation image,
 string ``requiredExtensions``, ``env`` or ``path`` required on parameter
-destinations and credentials, boolean ``stateless``/``modifies``.
+destinations and credentials, boolean ``stateless``/``modifies``, object-only
+``definitions``.
 
 Rules a schema cannot express (definition references, reserved paths,
 duplicate destinations...) live in bundle_validation.py. A ``description``
@@ -135,8 +136,9 @@ BUNDLE_SCHEMA = {
         "parameters": {"type": "object", "additionalProperties": _PARAMETER},
         "credentials": {"type": "object", "additionalProperties": _CREDENTIAL},
         "outputs": {"type": "object", "additionalProperties": _OUTPUT},
-        # Each value is a draft-07 schema; checked with Draft7Validator.check_schema.
-        "definitions": {"type": "object", "additionalProperties": {"type": ["object", "boolean"]}},
+        # Each value is a draft-07 schema, checked with Draft7Validator.check_schema. CNAB
+        # definitions are schema objects: a boolean schema (valid draft-07) is refused.
+        "definitions": {"type": "object", "additionalProperties": {"type": "object"}},
         "custom": {"type": "object"},
         "requiredExtensions": {"type": "array", "items": _NON_EMPTY_STRING},
     },

@@ -5,10 +5,10 @@ Importing this module costs nothing: it is shipped in every module payload and
 """
 
 import json
-import posixpath
 import re
 import unicodedata
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import BUILTIN_ACTIONS, OUTPUTS_DIR, container_path
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle_schema import BUNDLE_SCHEMA
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleValidationError,
@@ -19,8 +19,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
 SUPPORTED_EXTENSIONS = frozenset()
 
-BUILTIN_ACTIONS = ("install", "upgrade", "uninstall")
-OUTPUTS_DIR = "/cnab/app/outputs"
 # Files the runtime injects or the image must provide: a destination there would clobber them.
 RESERVED_PATHS = frozenset(
     ("/cnab/bundle.json", "/cnab/claim.json", "/cnab/app/run", "/cnab/app/relocation-mapping.json")
@@ -28,6 +26,8 @@ RESERVED_PATHS = frozenset(
 # Deeper documents are refused up front: jsonschema, the canonical JSON writer
 # and Ansible's result serialiser all recurse, and would fail with RecursionError.
 MAX_DEPTH = 100
+# Output names become file names in the claim store (outputs/<resultId>/<name>); this also rules out "." and "..".
+OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TYPE_NAMES = {
@@ -162,6 +162,7 @@ def _check_semantics(doc):
     for section in ("parameters", "credentials", "outputs"):
         for name, spec in doc.get(section, {}).items():
             where = (section, name)
+            _check_name(where, section, name)
             for index, action in enumerate(spec.get("applyTo", [])):
                 if action not in known_actions:
                     _fail((*where, "applyTo", index), f"{_show(action)} is neither a built-in action nor declared in actions")
@@ -175,6 +176,16 @@ def _check_semantics(doc):
                 _check_destination(where, spec, destinations)
 
 
+def _check_name(where, section, name):
+    if section == "outputs":
+        if not OUTPUT_NAME.fullmatch(name):
+            _fail(where, f"the output name {_show(name)} must start with a letter or digit and hold only letters,"
+                         ' digits, ".", "_" and "-", because it becomes a file name in the claim store')
+    elif not name or any(c in name for c in "/\0\n\r"):
+        # Not file names, so kept permissive: the spec only suggests environment-variable-like names.
+        _fail(where, f"the {section[:-1]} name {_show(name)} must not be empty or hold a slash, NUL or line break")
+
+
 def _check_destination(where, spec, destinations):
     if "env" in spec:
         env, at = spec["env"], (*where, "env")
@@ -186,8 +197,9 @@ def _check_destination(where, spec, destinations):
     if "path" in spec:
         path, at = spec["path"], (*where, "path")
         if not path.startswith("/"):
-            _fail(at, f"{_show(path)} is not an absolute path")
-        normal = posixpath.normpath(path)
+            _fail(at, f'{_show(path)} is not an absolute path; CNAB would root it at "/", but cnab.runtime'
+                      f" wants that written out as {_show(container_path(path))}")
+        normal = container_path(path)
         if normal == OUTPUTS_DIR or normal.startswith(OUTPUTS_DIR + "/"):
             _fail(at, f"{_show(path)} is under {OUTPUTS_DIR}, which is reserved for outputs")
         if normal in RESERVED_PATHS:
@@ -197,9 +209,12 @@ def _check_destination(where, spec, destinations):
 
 def _check_output_path(where, path, destinations):
     # The schema pattern lets "/cnab/app/outputs/../x" through.
-    normal = posixpath.normpath(path)
+    normal = container_path(path)
     if not normal.startswith(OUTPUTS_DIR + "/"):
         _fail(where, f"{_show(path)} is not a file path under {OUTPUTS_DIR}/")
+    # The runtime finds output files by exact path, so only the normal form can match.
+    if path != normal:
+        _fail(where, f"{_show(path)} is not in normal form: write it as {_show(normal)}")
     _claim(destinations, "output path", normal, where)
 
 

@@ -1,19 +1,20 @@
 """Executes a request along the one data path:
 
-bundle -> resolved values -> plan -> lock + ``running`` claim -> driver -> outputs -> final result.
+bundle -> resolved values -> plan -> prepare (driver) + validate -> lock -> ``running`` claim
+-> driver run -> outputs -> final result.
 
 Plain Python; the Ansible adapter builds a ``Request`` and renders the ``Response``.
 """
 
-import contextlib
 import json
-import signal
 
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json, load_bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, Cancelled, CnabError
+from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, Cancelled, CnabError, DriverError
+from ansible_collections.cnab.runtime.plugins.module_utils.lookup import claim_summary, recorded_parameters, render_outputs
 from ansible_collections.cnab.runtime.plugins.module_utils.plan import Desired, decide
 
 # Intents whose parameters and bundle default to the last successful modifying claim's.
@@ -56,12 +57,9 @@ class Response:
     def as_dict(self):
         data = {"changed": self.changed, "operation": self.operation, "reason": self.reason, "outputs": self.outputs,
                 "logs": self.logs}
-        if self.claim is not None:
-            data["claim"] = self.claim
-        if self.result is not None:
-            data["result"] = self.result
-        if self.diff is not None:
-            data["diff"] = self.diff
+        for key in ("claim", "result", "diff"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
         return data
 
 
@@ -76,26 +74,25 @@ class _Inputs:
         self.credentials_fp = v.fingerprint(key, credentials) if bundle else None
         self.masker = v.Masker(list(credentials.values()))
         if bundle:
-            for name, value in v.split_sensitive(bundle, parameters)[1].items():
+            for value in v.split_sensitive(bundle, parameters)[1].values():
                 self.masker.add(value)
 
 
-def execute(request):
+def execute(request, on_secrets=None):
+    """Run ``request``. ``on_secrets(values)`` learns the values to mask as soon as they are known."""
     store = open_store(request.claim_store)
     if request.intent == "action" and request.bundle:
         # A stateless action needs no installation: nothing is read from the store.
         bundle = load_bundle(request.bundle)
-        if bundle.action(request.action).stateless:
-            return _run_untracked(request, bundle, request.parameters, request.credentials)
+        if _action_info(bundle, request.action).stateless:
+            return _run_untracked(request, bundle, request.parameters, request.credentials, on_secrets)
     name = check_installation_name(request.installation)
     installation = store.installation(name)
-    inputs = _resolve(store, installation, request)
-    action_info = inputs.bundle.action(request.action) if request.intent == "action" else None
+    inputs = _resolve(store, installation, request, on_secrets)
+    action_info = _action_info(inputs.bundle, request.action) if request.intent == "action" else None
     if action_info is not None and action_info.stateless:
-        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials)
-    desired = Desired(request.intent, inputs.bundle and inputs.bundle.digest, inputs.parameters_fp,
-                      inputs.credentials_fp, action_info, request.force)
-    plan, response = _plan(store, installation, inputs, desired)
+        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials, on_secrets)
+    plan, response = _plan(installation, inputs, request, action_info)
     if plan.operation is None:
         return response
     if request.check_mode:
@@ -103,46 +100,59 @@ def execute(request):
         if info.modifies:
             return response
         # Non-modifying actions run in check mode too, but leave no record behind.
-        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials,
+        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials, on_secrets,
                               name, installation.current_revision)
-    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import get_driver
-
-    driver = get_driver(request.driver, request.driver_options)
-    with _cancellation():
+    driver = drivers.get_driver(request.driver, request.driver_options)
+    cancel = drivers.Cancellation()
+    with cancel.installed():
         try:
             # Validated and prepared before the lock: bad input fails at once, even while
             # another run holds the lock, and leaves nothing behind.
-            prepared = _Prepared(driver, installation, request, inputs, plan.operation)
+            prepared = _Prepared(driver, installation, request, inputs, plan.operation, cancel)
             with store.lock(name, request.lock_timeout):
-                # Decide again under the lock: another run may have finished in between.
-                installation = _settle_interrupted(store, store.installation(name))
-                plan, response = _plan(store, installation, inputs, desired)
-                if plan.operation is None:
-                    return response
-                if not prepared.still_fits(installation, plan.operation):
+                current = store.installation(name)
+                unchanged = current.snapshot == installation.snapshot
+                current = _settle_interrupted(store, current, driver, request)
+                if not unchanged:
+                    # Another run recorded something meanwhile: resolve, decide and prepare again.
+                    inputs = _resolve(store, current, request, on_secrets)
+                    plan, response = _plan(current, inputs, request, action_info)
+                    if plan.operation is None:
+                        return response
                     driver.discard()
-                    prepared = _Prepared(driver, installation, request, inputs, plan.operation)
-                return _run(store, installation, request, inputs, prepared, response)
+                    prepared = _Prepared(driver, current, request, inputs, plan.operation, cancel)
+                return _run(store, current, request, inputs, prepared, response)
         finally:
             driver.discard()  # a container prepared for nothing; no-op after a run
 
 
-def _plan(store, installation, inputs, desired):
+def _action_info(bundle, action):
+    try:
+        return bundle.action(action)
+    except (AttributeError, TypeError) as exc:
+        bundle.validate()  # a malformed "actions": let validation say what is wrong
+        raise BundleError("bundle.json is malformed: %s." % exc) from exc
+
+
+def _plan(installation, inputs, request, action_info):
+    desired = Desired(request.intent, inputs.bundle and inputs.bundle.digest, inputs.parameters_fp,
+                      inputs.credentials_fp, action_info, request.force)
     plan = decide(installation, desired)
-    response = Response(plan.changed, plan.operation, plan.reason, _diff(store, installation, inputs, plan))
+    response = Response(plan.changed, plan.operation, plan.reason, _diff(installation, inputs, plan))
     response.secrets = inputs.masker.secrets
     return plan, response
 
 
-def _resolve(store, installation, request):
+def _resolve(store, installation, request, on_secrets):
     stored = installation.last_successful_modifying or installation.last_modifying
-    bundle = None
     if request.bundle:
         bundle = load_bundle(request.bundle)
     elif stored is not None and request.intent in _REUSES_STORED_INPUTS:
         bundle = Bundle(stored["bundle"], stored.get("bundleReference"))
     elif request.intent not in ("uninstall", "absent") or installation.exists:
         raise BundleError("no bundle was given for installation %s: set the bundle option." % installation.name)
+    else:
+        bundle = None
     parameters = request.parameters
     if parameters is None and stored is not None and request.intent in _REUSES_STORED_INPUTS:
         parameters = dict(stored.get("parameters") or {})
@@ -150,37 +160,53 @@ def _resolve(store, installation, request):
     key = store.fingerprint_key()
     if bundle is None:
         return _Inputs(None, {}, {}, key)
-    resolved = v.resolve_parameters(bundle, parameters, validate=False)
-    credentials = {n: v.read_credential(n, c) for n, c in (request.credentials or {}).items() if n in bundle.credentials}
-    return _Inputs(bundle, resolved, credentials, key)
+    try:
+        resolved = v.resolve_parameters(bundle, parameters, validate=False)
+        credentials = {n: v.read_credential(n, c) for n, c in (request.credentials or {}).items()
+                       if n in bundle.credentials and c is not None}
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        bundle.validate()  # a malformed bundle: let validation say what is wrong
+        raise BundleError("bundle.json is malformed: %s." % exc) from exc
+    inputs = _Inputs(bundle, resolved, credentials, key)
+    if on_secrets:
+        on_secrets(inputs.masker.secrets)
+    return inputs
 
 
-def _validate(inputs, operation):
+def _validate(inputs, action):
     """Everything a run needs, checked before anything is written. Skipped on no-op runs,
     whose inputs equal those a validated run stored."""
     bundle = inputs.bundle
     bundle.validate()
-    info = bundle.action(operation)
+    info = bundle.action(action)
+    bundle.invocation_image()
     v.resolve_parameters(bundle, inputs.parameters, validate=True)
-    v.check_required_parameters(bundle, operation, inputs.parameters)
+    v.check_required_parameters(bundle, action, inputs.parameters)
     v.resolve_credentials(bundle, info, inputs.credentials)
+    v.parameter_destinations(bundle, action, inputs.parameters)
+    v.credential_destinations(bundle, action, inputs.credentials)
     return info
 
 
-def _settle_interrupted(store, installation):
-    """We hold the lock, so a ``running`` claim belongs to a run that died: record it as unknown."""
+def _settle_interrupted(store, installation, driver, request):
+    """We hold the lock, so a ``running`` claim belongs to a run that died. Stop what it
+    left running (the lock promises one action at a time) and record it as ``unknown``."""
     claim = installation.in_progress_claim
     if claim is None:
         return installation
-    result = model.new_result(claim, model.STATUS_UNKNOWN,
-                              "the run ended without recording a result; its process died or lost the claim store")
-    store.write_result(installation.name, result, {}, ())
+    message = "the run ended without recording a result; its process died or lost the claim store"
+    if model.runtime_custom(claim).get("driver", request.driver) == request.driver:
+        try:
+            reaped = driver.reap(installation.name, claim["id"])
+        except CnabError as exc:
+            reaped = "its container could not be checked: %s" % str(exc).rstrip(".")
+        if reaped:
+            message += "; " + reaped
+    store.write_result(installation.name, model.new_result(claim, model.STATUS_UNKNOWN, message), {}, ())
     return store.installation(installation.name)
 
 
-def _operation_files_and_env(bundle, claim, action, inputs):
-    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import Operation
-
+def _operation(bundle, claim, action, inputs, cancel=None):
     env = {
         "CNAB_INSTALLATION_NAME": claim["installation"],
         "CNAB_BUNDLE_NAME": bundle.name,
@@ -198,57 +224,33 @@ def _operation_files_and_env(bundle, claim, action, inputs):
     environment.update(env)
     files.update(p_files)
     files.update(c_files)
-    return Operation(claim["installation"], action, claim["revision"], bundle, bundle.invocation_image(),
-                     environment, files, v.wanted_outputs(bundle, action), claim["id"])
+    return drivers.Operation(claim["installation"], action, claim["revision"], bundle, bundle.invocation_image(),
+                             environment, files, v.wanted_outputs(bundle, action), claim["id"], cancel)
 
 
 class _Prepared:
     """A claim and its operation, validated, with the driver ready to start it."""
 
-    def __init__(self, driver, installation, request, inputs, action):
+    def __init__(self, driver, installation, request, inputs, action, cancel):
         bundle = inputs.bundle
+        self.driver = driver
+        self.info = bundle.action(action)
+        revision = model.new_ulid() if self.info.modifies else installation.current_revision
+        public, self.sensitive = v.split_sensitive(bundle, inputs.parameters)
+        self.claim = model.new_claim(installation.name, self.info.name, bundle, public, revision, {
+            "bundleDigest": bundle.digest,
+            "parametersFingerprint": inputs.parameters_fp,
+            "credentialsFingerprint": inputs.credentials_fp,
+            "modifies": self.info.modifies,
+            "sensitiveParameters": sorted(self.sensitive),
+            "driver": request.driver,
+        })
         try:
-            self.info = bundle.action(action)
-            revision = model.new_ulid() if self.info.modifies else installation.current_revision
-            public, self.sensitive = v.split_sensitive(bundle, inputs.parameters)
-            self.claim = model.new_claim(installation.name, self.info.name, bundle, public, revision, {
-                "bundleDigest": bundle.digest,
-                "parametersFingerprint": inputs.parameters_fp,
-                "credentialsFingerprint": inputs.credentials_fp,
-                "modifies": self.info.modifies,
-                "sensitiveParameters": sorted(self.sensitive),
-                "driver": request.driver,
-            })
-            self.operation = _operation_files_and_env(bundle, self.claim, self.info.name, inputs)
+            self.operation = _operation(bundle, self.claim, self.info.name, inputs, cancel)
         except CnabError:
             _validate(inputs, action)  # a malformed bundle: report what validation says is wrong
             raise
-        self.driver = driver
         _prepare_while_validating(driver, self.operation, inputs)
-
-    def still_fits(self, installation, action):
-        """False when the plan made under the lock differs, or another run recorded a claim
-        since this one was made (claim ids must grow with time, and the revision may be stale)."""
-        newest = installation.claims[-1]["id"] if installation.claims else ""
-        return action == self.info.name and newest < self.claim["id"]
-
-
-def _run(store, installation, request, inputs, prepared, response):
-    """Record ``running``, run the prepared operation, record the result. Under the lock."""
-    claim, driver = prepared.claim, prepared.driver
-    store.write_claim(claim, prepared.sensitive)
-    store.write_result(installation.name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
-    try:
-        outcome = driver.run(prepared.operation)
-    except Cancelled:
-        store.write_result(installation.name, model.new_result(claim, model.STATUS_CANCELED, "the run was canceled"),
-                           {}, ())
-        raise
-    except BaseException as exc:
-        message = inputs.masker.mask(str(exc) if isinstance(exc, CnabError) else "the driver failed: %s" % exc)
-        store.write_result(installation.name, model.new_result(claim, model.STATUS_FAILED, message), {}, ())
-        raise
-    return _finish(store, installation, request, inputs, claim, outcome, response)
 
 
 def _prepare_while_validating(driver, operation, inputs):
@@ -270,138 +272,129 @@ def _prepare_while_validating(driver, operation, inputs):
     thread.start()
     try:
         _validate(inputs, operation.action)
-    except BaseException:
+    finally:
         thread.join()
-        driver.discard()
-        raise
-    thread.join()
     if failure:
-        driver.discard()
         raise failure[0]
 
 
-def _finish(store, installation, request, inputs, claim, outcome, response):
-    bundle = inputs.bundle
-    outputs, metadata, problems = v.collect_outputs(bundle, claim["action"], outcome.outputs)
+def _run(store, installation, request, inputs, prepared, response):
+    """Record ``running``, run the prepared operation, record the result. Under the lock;
+    signals only stop the container while the driver waits for it (see Cancellation)."""
+    claim, cancel = prepared.claim, prepared.operation.cancel
+    with cancel.critical():
+        store.write_claim(claim, prepared.sensitive)
+        store.write_result(installation.name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
+        try:
+            outcome = prepared.driver.run(prepared.operation)
+            response = _finish(store, installation, request, inputs, claim, outcome, response)
+        except BaseException as exc:
+            canceled = isinstance(exc, Cancelled)
+            if canceled:
+                message = "the run was canceled"
+            elif isinstance(exc, CnabError):
+                message = inputs.masker.mask(str(exc))
+            else:
+                message = inputs.masker.mask("the driver failed: %s" % exc)
+            status = model.STATUS_CANCELED if canceled else model.STATUS_FAILED
+            try:
+                store.write_result(installation.name, model.new_result(claim, status, message), {}, ())
+            except CnabError:
+                pass  # the store is gone too; the next run records this claim as unknown
+            if isinstance(exc, CnabError) or not isinstance(exc, Exception):
+                raise
+            raise DriverError(message.rstrip(".") + ".") from exc
+    if cancel.signal is not None and not outcome.canceled:
+        response.warnings.append("a cancel request arrived after the action had finished; its result was kept")
+    return response
+
+
+def _outcome(bundle, action, outcome):
+    """Outputs, metadata, the names of sensitive outputs, status and message of a run."""
+    outputs, metadata, problems = v.collect_outputs(bundle, action, outcome.outputs)
     sensitive_outputs = {n for n in outputs if bundle.is_sensitive_output(n)}
-    for name in sensitive_outputs:
-        inputs.masker.add(outputs[name])
     if outcome.canceled:
         status, message = model.STATUS_CANCELED, "the run was canceled"
     elif outcome.succeeded and not problems:
-        status, message = model.STATUS_SUCCEEDED, None
+        status, message = model.STATUS_SUCCEEDED, ""
     else:
         reasons = [outcome.error] if outcome.error else []
         if outcome.exit_code not in (0, None):
             reasons.append("the invocation image exited with code %s" % outcome.exit_code)
         status, message = model.STATUS_FAILED, "; ".join(reasons + problems)
-    message = inputs.masker.mask(message) if message else None
-    result = model.new_result(claim, status, message, metadata)
+    return outputs, metadata, sensitive_outputs, status, message
+
+
+def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message):
+    """Fill the response, every secret masked. Revealed outputs stay out of ``secrets``, or
+    Ansible would mask them in the very result that reveals them."""
+    output_masker = v.Masker(outputs[n] for n in sensitive_outputs)
+    # One masker over both sets, longest first: a secret output may contain a secret input.
+    mask = v.Masker(inputs.masker.secrets + output_masker.secrets).mask
+    response.result = {"status": status, "message": mask(message)}
+    response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
+    response.logs = mask(outcome.logs)
+    response.secrets = inputs.masker.secrets + ([] if request.reveal_sensitive else output_masker.secrets)
+    response.failed = status != model.STATUS_SUCCEEDED
+    return mask(message)
+
+
+def _finish(store, installation, request, inputs, claim, outcome, response):
+    bundle = inputs.bundle
+    outputs, metadata, sensitive_outputs, status, message = _outcome(bundle, claim["action"], outcome)
+    message = _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message)
+    result = model.new_result(claim, status, message or None, metadata)
     store.write_result(installation.name, result, outputs, sensitive_outputs)
     response.claim = claim_summary(claim)
-    response.result = {"id": result["id"], "status": status, "message": message or ""}
-    response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
-    response.logs = inputs.masker.mask(outcome.logs)
-    response.secrets = inputs.masker.secrets
-    response.failed = status != model.STATUS_SUCCEEDED
+    response.result["id"] = result["id"]
     return response
 
 
-def _run_untracked(request, bundle, parameters, credentials, name=None, revision=None):
+def _run_untracked(request, bundle, parameters, credentials, on_secrets, name=None, revision=None):
     """Run an action that leaves no record: stateless actions (no installation, no lock,
     credentials optional), and non-modifying actions in check mode."""
-    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import get_driver
-
     bundle.validate()
     info = bundle.action(request.action)
-    name = check_installation_name(name or request.installation or bundle.name)
     parameters = v.resolve_parameters(bundle, parameters, validate=True)
     v.check_required_parameters(bundle, info.name, parameters)
     credentials = v.resolve_credentials(bundle, info, credentials)
     inputs = _Inputs(bundle, parameters, credentials, b"")
+    if on_secrets:
+        on_secrets(inputs.masker.secrets)
     response = Response(info.modifies, info.name, "stateless actions always run" if info.stateless
                         else "actions that do not modify always run and change nothing")
     response.secrets = inputs.masker.secrets
     if request.check_mode and info.modifies:
         return response
+    name = name or request.installation or bundle.name  # not stored, so any CNAB name will do
     claim = {"id": model.new_ulid(), "installation": name, "revision": revision or model.new_ulid(),
              "action": info.name, "created": model.now(), "bundle": bundle.document,
              "parameters": v.split_sensitive(bundle, parameters)[0]}
-    operation = _operation_files_and_env(bundle, claim, info.name, inputs)
-    driver = get_driver(request.driver, request.driver_options)
-    with _cancellation():
+    cancel = drivers.Cancellation()
+    driver = drivers.get_driver(request.driver, request.driver_options)
+    with cancel.installed():
         try:
+            operation = _operation(bundle, claim, info.name, inputs, cancel)
+            driver.connect()
             driver.prepare(operation)
-        except BaseException:
+            outcome = driver.run(operation)
+        finally:
             driver.discard()
-            raise
-        outcome = driver.run(operation)
-    outputs, _metadata, problems = v.collect_outputs(bundle, info.name, outcome.outputs)
-    for output in outputs:
-        if bundle.is_sensitive_output(output):
-            inputs.masker.add(outputs[output])
-    ok = outcome.succeeded and not problems
-    message = "; ".join(([outcome.error] if outcome.error else []) + problems) or (
-        "" if ok else "the invocation image exited with code %s" % outcome.exit_code)
-    response.result = {"status": model.STATUS_SUCCEEDED if ok else model.STATUS_FAILED,
-                       "message": inputs.masker.mask(message)}
-    response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
-    response.logs = inputs.masker.mask(outcome.logs)
-    response.secrets = inputs.masker.secrets
-    response.failed = not ok
+    outputs, _metadata, sensitive_outputs, status, message = _outcome(bundle, info.name, outcome)
+    _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message)
     return response
-
-
-@contextlib.contextmanager
-def _cancellation():
-    """Turn the first SIGINT/SIGTERM into ``Cancelled`` so the driver can stop the
-    container, keep its outputs, and the runtime can record ``canceled``."""
-    fired = []
-
-    def handler(signum, frame):
-        if not fired:
-            fired.append(signum)
-            raise Cancelled("the run was canceled by signal %d." % signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def claim_summary(claim):
-    custom = model.runtime_custom(claim)
-    bundle = claim.get("bundle") or {}
-    return {
-        "id": claim["id"],
-        "revision": claim["revision"],
-        "action": claim["action"],
-        "created": claim["created"],
-        "bundle": {"name": bundle.get("name"), "version": bundle.get("version"), "digest": custom.get("bundleDigest"),
-                   "reference": claim.get("bundleReference")},
-    }
-
-
-def render_outputs(bundle, outputs, reveal):
-    return {n: (v.output_value(bundle, n, c) if reveal or not bundle.is_sensitive_output(n) else "********")
-            for n, c in sorted(outputs.items())}
 
 
 def _state_view(bundle, parameters, claim=None):
     if claim is not None:
-        bundle = Bundle(claim["bundle"])
-        parameters = dict(claim.get("parameters") or {})
-        parameters.update({n: None for n in model.runtime_custom(claim).get("sensitiveParameters") or []})
-        digest = model.runtime_custom(claim).get("bundleDigest")
-    else:
-        digest = bundle.digest
-    return {"bundle": {"name": bundle.name, "version": bundle.version, "digest": digest},
+        return {"bundle": {"name": claim["bundle"].get("name"), "version": claim["bundle"].get("version"),
+                           "digest": model.runtime_custom(claim).get("bundleDigest")},
+                "parameters": recorded_parameters(claim)}
+    return {"bundle": {"name": bundle.name, "version": bundle.version, "digest": bundle.digest},
             "parameters": v.masked_parameters(bundle, parameters)}
 
 
-def _diff(store, installation, inputs, plan):
+def _diff(installation, inputs, plan):
     before_claim = installation.last_successful_modifying if installation.installed else None
     before = _state_view(None, None, before_claim) if before_claim else {}
     if plan.operation == "uninstall":
@@ -413,83 +406,9 @@ def _diff(store, installation, inputs, plan):
     return {"before": before, "after": after}
 
 
-# ---- claim lookup ------------------------------------------------------------------------
-
-
-def describe_installation(store, name, history=False, reveal=False):
-    installation = store.installation(check_installation_name(name))
-    if not installation.exists:
-        return {"name": name, "exists": False, "status": model.STATUS_UNKNOWN}
-    current = installation.last_successful_modifying or installation.last_modifying
-    bundle = Bundle(current["bundle"])
-    parameters = dict(current.get("parameters") or {})
-    parameters.update({n: "********" for n in model.runtime_custom(current).get("sensitiveParameters") or []})
-    info = {
-        "name": name,
-        "exists": True,
-        "status": installation.status,
-        "revision": installation.current_revision,
-        "bundle": claim_summary(current)["bundle"],
-        "parameters": parameters,
-        "outputs": render_outputs(bundle, latest_outputs(store, installation), reveal),
-        "last_action": _last_action(installation),
-        "lock_holder": store.lock_holder(name) or None,
-    }
-    if history:
-        info["history"] = [
-            {"claim": _public_claim(claim), "results": installation.results.get(claim["id"], [])}
-            for claim in installation.claims
-        ]
-    return info
-
-
-def _last_action(installation):
-    claim = installation.claims[-1]
-    result = installation.last_result(claim)
-    return {"action": claim["action"], "claim_id": claim["id"], "status": installation.status_of(claim),
-            "message": (result or {}).get("message", "")}
-
-
-def _public_claim(claim):
-    summary = claim_summary(claim)
-    summary["parameters"] = claim.get("parameters") or {}
-    summary["modifies"] = model.runtime_custom(claim).get("modifies", True)
-    return summary
-
-
-def latest_outputs(store, installation):
-    """The newest value of every output name across the installation's results."""
-    found = {}
-    for claim in reversed(installation.claims):
-        for result in reversed(installation.results.get(claim["id"], [])):
-            if not result.get("outputs"):
-                continue
-            names = set(result["outputs"]) - set(found)
-            if names:
-                values = store.output_values(installation.name, result["id"])
-                found.update({n: values[n] for n in names if n in values})
-    return found
-
-
-def list_installations(store, pattern=None, status=None):
-    import fnmatch
-
-    rows = []
-    for name in store.installation_names():
-        if pattern and not fnmatch.fnmatchcase(name, pattern):
-            continue
-        installation = store.installation(name)
-        if not installation.exists or (status and installation.status != status):
-            continue
-        current = installation.last_successful_modifying or installation.last_modifying
-        rows.append({"name": name, "status": installation.status, "bundle": claim_summary(current)["bundle"],
-                     "revision": installation.current_revision})
-    return rows
-
-
 def sensitive_inputs(request):
-    """Best effort, before anything else runs: the sensitive parameter values the user
-    passed, so the adapter can mask them even in the error message of a failed run."""
+    """Best effort, for a run that failed before its inputs were resolved: the sensitive
+    parameter values the user passed, so the adapter masks them in the failure too."""
     try:
         if request.bundle:
             bundle = load_bundle(request.bundle)
@@ -497,9 +416,10 @@ def sensitive_inputs(request):
             store = open_store(request.claim_store)
             stored = store.installation(check_installation_name(request.installation)).last_modifying
             bundle = Bundle(stored["bundle"]) if stored else None
-    except (CnabError, OSError, TypeError, KeyError):
+        if bundle is None:
+            return []
+        masker = v.Masker(value for name, value in (request.parameters or {}).items()
+                          if bundle.is_sensitive_parameter(name))
+        return masker.secrets
+    except (CnabError, OSError, TypeError, KeyError, AttributeError, ValueError):
         return []
-    if bundle is None:
-        return []
-    return [v.to_text(value) for name, value in (request.parameters or {}).items()
-            if value is not None and bundle.is_sensitive_parameter(name)]

@@ -10,14 +10,16 @@ import hmac
 import json
 import os
 
-from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK, applies_to
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
+    OUTPUTS_DIR,
+    SENSITIVE_MASK,
+    applies_to,
+    container_path,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CredentialError,
     ParameterError,
 )
-
-OUTPUTS_DIR = "/cnab/app/outputs/"
-_NON_STRING_TYPES = ("integer", "number", "boolean", "object", "array", "null")
 
 
 def to_text(value):
@@ -110,9 +112,8 @@ def _add_destination(env, files, dest, text, what):
 
 
 def _container_path(path, what):
-    # CNAB: a relative destination is rooted at "/". Normalise so ".." cannot climb.
-    clean = os.path.normpath("/" + path.lstrip("/"))
-    if clean.startswith(OUTPUTS_DIR) or clean == OUTPUTS_DIR.rstrip("/"):
+    clean = container_path(path)
+    if clean == OUTPUTS_DIR or clean.startswith(OUTPUTS_DIR + "/"):
         raise ParameterError("%s path %s may not be under %s." % (what, path, OUTPUTS_DIR))
     return clean
 
@@ -193,7 +194,7 @@ def masked_parameters(bundle, values):
 
 def wanted_outputs(bundle, action):
     """Container path -> output name, for the outputs ``action`` produces."""
-    return {spec["path"]: name for name, spec in bundle.outputs.items() if applies_to(spec, action)}
+    return {container_path(spec["path"]): name for name, spec in bundle.outputs.items() if applies_to(spec, action)}
 
 
 def collect_outputs(bundle, action, files):
@@ -255,8 +256,9 @@ def output_value(bundle, name, content):
 
 
 class Masker:
-    """Replaces every secret value in text. Longest first, so a secret that contains
-    another is masked whole."""
+    """Replaces every secret value in text, in every form an image may print it: as is,
+    JSON-escaped, as JSON with or without spaces, and each string inside a structured
+    value. Longest first, so a secret that contains another is masked whole."""
 
     def __init__(self, secrets=()):
         self._secrets = set()
@@ -268,10 +270,15 @@ class Masker:
             return
         if isinstance(secret, bytes):
             secret = secret.decode("utf-8", "replace")
-        text = to_text(secret)
-        for candidate in (text, text.strip()):
-            if candidate:
-                self._secrets.add(candidate)
+        if isinstance(secret, str):
+            try:
+                secret = json.loads(secret) if secret.strip()[:1] in ("{", "[") else secret
+            except ValueError:
+                pass
+        for form in _printed_forms(secret):
+            if form.strip():
+                self._secrets.add(form)
+                self._secrets.add(form.strip())
 
     @property
     def secrets(self):
@@ -281,3 +288,17 @@ class Masker:
         for secret in self.secrets:
             text = text.replace(secret, SENSITIVE_MASK)
         return text
+
+
+def _printed_forms(value, depth=0):
+    if isinstance(value, str):
+        return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    if isinstance(value, bool) or value is None or depth > 32:
+        return set()  # "true" or "null" alone is no secret worth masking everywhere
+    if isinstance(value, (int, float)):
+        return {to_text(value)}
+    forms = {to_text(value), json.dumps(value), json.dumps(value, sort_keys=True), json.dumps(value, indent=2)}
+    leaves = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for leaf in leaves:
+        forms |= _printed_forms(leaf, depth + 1)
+    return forms

@@ -21,10 +21,12 @@ IMAGES = {
     os.path.join(REPO, "examples", "hello"): "cnab-examples/hello:0.1.0",
     os.path.join(REPO, "examples", "showcase"): "cnab-examples/showcase:1.0.0",
     os.path.join(HERE, "bundles", "sleeper"): "cnab-tests/sleeper:0.1.0",
+    os.path.join(HERE, "bundles", "nonroot"): "cnab-tests/nonroot:0.1.0",
 }
 HELLO = os.path.join(REPO, "examples", "hello")
 SHOWCASE = os.path.join(REPO, "examples", "showcase")
 SLEEPER = os.path.join(HERE, "bundles", "sleeper")
+NONROOT = os.path.join(HERE, "bundles", "nonroot")
 
 
 def _docker_answers():

@@ -68,7 +68,7 @@ def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible):
 
 def test_run_killed_mid_action_is_recorded_unknown_by_the_next_run(ansible):
     run = ansible.adhoc_process("cnab_install", {"installation": "killed", "bundle": SLEEPER,
-                                                 "parameters": {"sleep": 5}})
+                                                 "parameters": {"sleep": 60}})
     _wait_for_container("killed")
     for pid in _module_pids("killed"):
         os.kill(pid, signal.SIGKILL)
@@ -78,4 +78,9 @@ def test_run_killed_mid_action_is_recorded_unknown_by_the_next_run(ansible):
     info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "killed", "history": True})
     first = info["installation"]["history"][0]["results"]
     assert [r["status"] for r in first] == ["running", "unknown"]
+    assert "stopped and removed" in first[-1]["message"]  # the dead run's container did not run on
     assert info["installation"]["status"] == "installed"
+    dead_claim = info["installation"]["history"][0]["claim"]["id"]
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.cnab.runtime.claim=" + dead_claim],
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert leftovers == []

@@ -24,6 +24,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
     ClaimStore,
     check_installation_name,
     describe_holder,
+    is_installation_name,
     lock_holder_identity,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
@@ -64,6 +65,13 @@ def atomic_write(path, data, mode=0o644):
     _fsync_dir(directory)
 
 
+def _file_name(output):
+    # Validation allows only safe output names; this keeps the store safe from any other.
+    if not is_installation_name(output):
+        raise ValueError("output name %r cannot be stored as a file name" % (output,))
+    return output
+
+
 def _dump(document):
     return json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
 
@@ -76,9 +84,24 @@ def _read_json_dir(directory):
     records = []
     for name in names:
         if name.endswith(".json"):
-            with open(os.path.join(directory, name), "rb") as handle:
-                records.append(json.loads(handle.read()))
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                try:
+                    records.append(json.loads(handle.read()))
+                except ValueError as exc:
+                    raise ValueError("%s is not valid JSON (%s)" % (path, exc)) from exc
     return records
+
+
+@contextlib.contextmanager
+def _store_errors(root, doing):
+    """Filesystem and record errors become one ClaimStoreError sentence."""
+    try:
+        yield
+    except ClaimStoreError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ClaimStoreError("the local claim store at %s could not %s: %s." % (root, doing, exc)) from exc
 
 
 class LocalStore(ClaimStore):
@@ -89,24 +112,26 @@ class LocalStore(ClaimStore):
         return os.path.join(self.root, "installations", check_installation_name(name), *parts)
 
     def installation(self, name):
-        try:
+        with _store_errors(self.root, "read installation %s" % name):
             claims = _read_json_dir(self._dir(name, "claims"))
             results = _read_json_dir(self._dir(name, "results"))
-        except (OSError, ValueError) as exc:
-            raise ClaimStoreError("the local claim store at %s cannot be read: %s." % (self.root, exc)) from exc
-        return Installation(name, claims, results)
+            return Installation(name, claims, results)
 
     def installation_names(self):
-        try:
-            return sorted(os.listdir(os.path.join(self.root, "installations")))
-        except FileNotFoundError:
-            return []
+        base = os.path.join(self.root, "installations")
+        with _store_errors(self.root, "list installations"):
+            try:
+                names = os.listdir(base)
+            except FileNotFoundError:
+                return []
+            return sorted(n for n in names if is_installation_name(n) and os.path.isdir(os.path.join(base, n)))
 
     @contextlib.contextmanager
     def lock(self, name, timeout):
         directory = self._dir(name)
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        with _store_errors(self.root, "create the lock of installation %s" % name):
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             self._acquire(fd, name, timeout)
             # Identity goes in after the lock is ours, for the message a waiter prints.
@@ -142,24 +167,31 @@ class LocalStore(ClaimStore):
     def lock_holder(self, name):
         try:
             with open(self._dir(name, "lock"), "rb") as handle:
-                return json.loads(handle.read() or b"null")
+                try:
+                    # Free to take a shared lock: nobody holds it, whatever a dead holder wrote.
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return None
+                except OSError:
+                    return json.loads(handle.read() or b"null")
         except (OSError, ValueError):
             return None
 
     def write_claim(self, claim, sensitive_parameters):
         name = claim["installation"]
-        if sensitive_parameters:
-            self._write_sensitive(name, "%s.parameters.json" % claim["id"], _dump(sensitive_parameters))
-        atomic_write(self._dir(name, "claims", claim["id"] + ".json"), _dump(claim))
+        with _store_errors(self.root, "write a claim of installation %s" % name):
+            if sensitive_parameters:
+                self._write_sensitive(name, "%s.parameters.json" % claim["id"], _dump(sensitive_parameters))
+            atomic_write(self._dir(name, "claims", claim["id"] + ".json"), _dump(claim))
 
     def write_result(self, installation, result, outputs, sensitive_outputs):
-        for output, value in sorted(outputs.items()):
-            if output in sensitive_outputs:
-                self._write_sensitive(installation, os.path.join(result["id"], output), value)
-            else:
-                atomic_write(self._dir(installation, "outputs", result["id"], output), value)
-        # The result goes last: once it is visible, so are its outputs.
-        atomic_write(self._dir(installation, "results", result["id"] + ".json"), _dump(result))
+        with _store_errors(self.root, "write a result of installation %s" % installation):
+            for output, value in sorted(outputs.items()):
+                if output in sensitive_outputs:
+                    self._write_sensitive(installation, os.path.join(result["id"], _file_name(output)), value)
+                else:
+                    atomic_write(self._dir(installation, "outputs", result["id"], _file_name(output)), value)
+            # The result goes last: once it is visible, so are its outputs.
+            atomic_write(self._dir(installation, "results", result["id"] + ".json"), _dump(result))
 
     def _write_sensitive(self, installation, relative, data):
         base = self._dir(installation, "sensitive")
@@ -170,26 +202,32 @@ class LocalStore(ClaimStore):
 
     def sensitive_parameters(self, installation, claim_id):
         path = self._dir(installation, "sensitive", "%s.parameters.json" % claim_id)
-        try:
-            with open(path, "rb") as handle:
-                return json.loads(handle.read())
-        except FileNotFoundError:
-            return {}
+        with _store_errors(self.root, "read the sensitive parameters of installation %s" % installation):
+            try:
+                with open(path, "rb") as handle:
+                    return json.loads(handle.read())
+            except FileNotFoundError:
+                return {}
 
     def output_values(self, installation, result_id):
         values = {}
-        for base in (self._dir(installation, "outputs", result_id), self._dir(installation, "sensitive", result_id)):
-            try:
-                names = os.listdir(base)
-            except FileNotFoundError:
-                continue
-            for output in names:
-                if ".tmp-" not in output:
-                    with open(os.path.join(base, output), "rb") as handle:
-                        values[output] = handle.read()
+        with _store_errors(self.root, "read the outputs of installation %s" % installation):
+            for base in (self._dir(installation, "outputs", result_id), self._dir(installation, "sensitive", result_id)):
+                try:
+                    names = os.listdir(base)
+                except FileNotFoundError:
+                    continue
+                for output in names:
+                    if ".tmp-" not in output:
+                        with open(os.path.join(base, output), "rb") as handle:
+                            values[output] = handle.read()
         return values
 
     def fingerprint_key(self):
+        with _store_errors(self.root, "read its fingerprint key"):
+            return self._fingerprint_key()
+
+    def _fingerprint_key(self):
         path = os.path.join(self.root, "fingerprint.key")
         try:
             with open(path, "rb") as handle:

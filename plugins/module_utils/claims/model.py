@@ -48,14 +48,12 @@ def new_claim(installation, action, bundle, parameters, revision, runtime_custom
     return claim
 
 
-def new_result(claim, status, message=None, outputs=None, custom=None):
+def new_result(claim, status, message=None, outputs=None):
     result = {"id": new_ulid(), "claimId": claim["id"], "created": now(), "status": status}
     if message:
         result["message"] = message
     if outputs:
         result["outputs"] = outputs
-    if custom:
-        result["custom"] = custom
     return result
 
 
@@ -71,11 +69,20 @@ class Installation:
     """One installation's history: claims in ULID order, each with its results."""
 
     def __init__(self, name, claims, results):
+        for record, keys in [(c, ("id", "action", "revision")) for c in claims] + [(r, ("id", "claimId", "status")) for r in results]:
+            if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in keys):
+                raise ValueError("a record lacks one of %s" % ", ".join(keys))
         self.name = name
         self.claims = sorted(claims, key=lambda c: c["id"])
         self.results = {}
         for result in sorted(results, key=lambda r: r["id"]):
             self.results.setdefault(result["claimId"], []).append(result)
+
+    @property
+    def snapshot(self):
+        """Ids of the newest claim and result: equal snapshots mean nothing was recorded in between."""
+        newest_result = max((r["id"] for rs in self.results.values() for r in rs), default="")
+        return (self.claims[-1]["id"] if self.claims else "", newest_result)
 
     @property
     def exists(self):

@@ -16,8 +16,12 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionE
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 
 
+def is_installation_name(name):
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def check_installation_name(name):
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not is_installation_name(name):
         raise ActionError(
             "installation name %r is invalid: use letters, digits, '.', '_' and '-', starting with a letter or digit."
             % (name,)

@@ -5,9 +5,63 @@ with the given environment and files, and hands back the exit status, the logs
 and the output files it found, also when the action failed or was canceled.
 """
 
+import contextlib
+import signal
+
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import Cancelled, DriverError
+
+
+class Cancellation:
+    """Turns SIGINT/SIGTERM into ``Cancelled``, but only where stopping is safe.
+
+    Outside a ``critical`` section a signal raises at once. Inside one (from the
+    ``running`` record to the final result) it is only remembered, except within
+    ``interruptible`` (the driver's wait for the container), where it raises so the
+    driver can stop the container and still hand back its outputs.
+    """
+
+    def __init__(self):
+        self.signal = None
+        self._critical = 0
+        self._interruptible = 0
+
+    def _handle(self, signum, frame):
+        first = self.signal is None
+        self.signal = signum
+        if first and (self._critical == 0 or self._interruptible > 0):
+            raise Cancelled("the run was canceled by signal %d." % signum)
+
+    @contextlib.contextmanager
+    def installed(self):
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    @contextlib.contextmanager
+    def critical(self):
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        if self.signal is not None:
+            raise Cancelled("the run was canceled by signal %d." % self.signal)
+        self._interruptible += 1
+        try:
+            yield
+        finally:
+            self._interruptible -= 1
+
 
 class Operation:
-    def __init__(self, installation, action, revision, bundle, image, environment, files, outputs, claim_id=None):
+    def __init__(self, installation, action, revision, bundle, image, environment, files, outputs, claim_id=None,
+                 cancel=None):
         self.installation = installation
         self.action = action
         self.revision = revision
@@ -17,19 +71,7 @@ class Operation:
         self.files = files  # absolute container path -> str or bytes
         self.outputs = outputs  # container path under /cnab/app/outputs -> output name
         self.claim_id = claim_id
-
-    def to_json(self):
-        """cnab-go's command-driver form of an operation (used by plugin drivers)."""
-        return {
-            "installation_name": self.installation,
-            "revision": self.revision,
-            "action": self.action,
-            "image": self.image,
-            "environment": self.environment,
-            "files": {p: (c.decode("utf-8", "replace") if isinstance(c, bytes) else c) for p, c in self.files.items()},
-            "outputs": self.outputs,
-            "bundle": self.bundle.document,
-        }
+        self.cancel = cancel or Cancellation()
 
 
 class OperationResult:
@@ -59,18 +101,20 @@ class Driver:
         raise NotImplementedError
 
     def discard(self):
-        """Undo ``prepare`` when the action will not run after all."""
+        """Undo ``prepare`` when the action will not run after all. Never raises."""
+
+    def reap(self, installation, claim_id):
+        """Stop and remove what a run that died left running for ``claim_id``; returns a sentence or None."""
+        return None
 
 
-DRIVERS = {"docker": "docker"}
+DRIVERS = ("docker",)
 
 
 def get_driver(name, options):
-    """Instantiate a driver by name; SDK imports happen only here, when one will run."""
-    from ansible_collections.cnab.runtime.plugins.module_utils.errors import DriverError
-
+    """Instantiate a driver by name; SDK imports happen only when it connects."""
     if name == "docker":
         from ansible_collections.cnab.runtime.plugins.module_utils.drivers.docker import DockerDriver
 
         return DockerDriver(options or {})
-    raise DriverError("driver %r is not available (choose from: %s)." % (name, ", ".join(sorted(DRIVERS))))
+    raise DriverError("driver %r is not available (choose from: %s)." % (name, ", ".join(DRIVERS)))

@@ -1,14 +1,16 @@
 """Docker driver, on the ``docker`` SDK's low-level API.
 
 Files are copied into the created container before it starts (no bind mounts, so a
-remote Docker host works), logs are streamed while it runs, outputs are copied out
-of the stopped container even when the action failed, then the container is removed.
+remote Docker host works), the container's logs are read after it stops, outputs are
+copied out of the stopped container even when the action failed, then it is removed.
 """
 
+import contextlib
 import io
 import os
 import tarfile
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import OUTPUTS_DIR
 from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import Driver, OperationResult
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     Cancelled,
@@ -17,10 +19,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     ImageNotFound,
 )
 
-OUTPUTS_DIR = "/cnab/app/outputs"
 MAX_LOG_BYTES = 4 * 1024 * 1024  # keep the tail beyond this: a chatty image must not exhaust memory
 LABEL = "io.cnab.runtime"
-DEFAULT_API_VERSION = "1.41"  # Docker Engine 20.10 and every later engine accept it
 
 
 class DockerDriver(Driver):
@@ -35,85 +35,102 @@ class DockerDriver(Driver):
         self.network = options.get("network")
         self.stop_timeout = int(options.get("stop_timeout") or 10)
         self.timeout = options.get("timeout")
-        self.api_version = options.get("api_version") or DEFAULT_API_VERSION
+        self.api_version = options.get("api_version") or "auto"
         self._api = None
         self._container = None  # created by prepare(), removed by run() or discard()
 
+    # -- connection -----------------------------------------------------------------------
+
     def connect(self):
-        self._client()
+        with self._engine_errors("connect to"):
+            self._client()
 
     def _client(self):
         if self._api is None:
-            self._api = self._connect()
+            import docker
+
+            environment = dict(os.environ)
+            for key, value in (("DOCKER_HOST", self.host), ("DOCKER_CERT_PATH", self.cert_path)):
+                if value:
+                    environment[key] = value
+            if self.tls_verify is not None:
+                environment["DOCKER_TLS_VERIFY"] = "1" if self.tls_verify else ""
+            self._api = docker.from_env(environment=environment, version=self.api_version).api
         return self._api
 
-    def _connect(self):
-        import docker
-
-        environment = dict(os.environ)
-        for key, value in (("DOCKER_HOST", self.host), ("DOCKER_CERT_PATH", self.cert_path)):
-            if value:
-                environment[key] = value
-        if self.tls_verify is not None:
-            environment["DOCKER_TLS_VERIFY"] = "1" if self.tls_verify else ""
-        try:
-            # A fixed API version spares a negotiation round trip on every run.
-            return docker.from_env(environment=environment, version=self.api_version).api
-        except docker.errors.DockerException as exc:
-            raise DriverError("cannot reach the Docker engine (%s): %s." % (environment.get("DOCKER_HOST") or "default socket", exc)) from exc
-
-    def prepare(self, operation):
-        """Verify the image and create the container with its files copied in, not started."""
+    @contextlib.contextmanager
+    def _engine_errors(self, doing, image=None):
+        """SDK and transport errors become one DriverError sentence."""
         import docker
         import requests
 
-        api = self._client()
+        where = self.host or os.environ.get("DOCKER_HOST") or "the default socket"
         try:
-            image = self._ensure_image(api, operation.image)
-            self._container = api.create_container(
-                image=image["Id"],
-                entrypoint=["/cnab/app/run"],
-                command=[],
-                environment=operation.environment,
-                labels={
-                    LABEL + ".installation": operation.installation,
-                    LABEL + ".action": operation.action,
-                    LABEL + ".revision": operation.revision or "",
-                },
-                host_config=api.create_host_config(network_mode=self.network) if self.network else None,
-            )["Id"]
-            api.put_archive(self._container, "/", _files_tar(operation.files, (image.get("Config") or {}).get("User")))
+            yield
         except docker.errors.APIError as exc:
+            raise DriverError("Docker could not %s %s: %s." % (doing, image or "the engine", exc.explanation or exc)) from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DriverError("cannot reach the Docker engine at %s to %s %s: %s." % (where, doing, image or "it", exc)) from exc
+
+    # -- the driver contract ----------------------------------------------------------------
+
+    def prepare(self, operation):
+        """Verify the image and create the container with its files copied in, not started."""
+        reference = operation.image["image"]
+        try:
+            with self._engine_errors("prepare a container of", reference):
+                api = self._client()
+                image = self._ensure_image(api, operation.image)
+                self._container = api.create_container(
+                    image=image["Id"],
+                    entrypoint=["/cnab/app/run"],
+                    command=[],
+                    environment=operation.environment,
+                    labels={
+                        LABEL + ".installation": operation.installation,
+                        LABEL + ".action": operation.action,
+                        LABEL + ".revision": operation.revision or "",
+                        LABEL + ".claim": operation.claim_id or "",
+                    },
+                    host_config=api.create_host_config(network_mode=self.network) if self.network else None,
+                )["Id"]
+                owner = _file_owner(api, self._container, (image.get("Config") or {}).get("User"))
+                api.put_archive(self._container, "/", _files_tar(operation.files, owner))
+        except BaseException:
             self.discard()
-            raise DriverError("Docker could not prepare a container of %s: %s." % (operation.image["image"], exc.explanation or exc)) from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise DriverError(
-                "cannot reach the Docker engine at %s: is it running? (%s)"
-                % (self.host or os.environ.get("DOCKER_HOST") or "the default socket", exc)
-            ) from exc
+            raise
 
     def run(self, operation):
-        import docker
-
         if self._container is None:
             self.prepare(operation)
         try:
-            return self._run_container(self._client(), self._container, operation)
-        except docker.errors.APIError as exc:
-            raise DriverError("Docker failed while running %s: %s." % (operation.image["image"], exc.explanation or exc)) from exc
+            with self._engine_errors("run", operation.image["image"]):
+                return self._run_container(self._client(), self._container, operation)
         finally:
-            if not self.keep_container:
+            if self.keep_container:
+                self._container = None  # left for debugging: it holds credentials in its env and files
+            else:
                 self.discard()
 
     def discard(self):
-        import docker
-
         container, self._container = self._container, None
         if container is not None:
             try:
                 self._client().remove_container(container, force=True)
-            except docker.errors.APIError:
-                pass  # already gone; nothing to clean
+            except Exception:  # noqa: BLE001 - cleanup must not hide the error that led here
+                pass
+
+    def reap(self, installation, claim_id):
+        with self._engine_errors("look for containers of", "installation " + installation):
+            api = self._client()
+            found = api.containers(all=True, filters={"label": ["%s.claim=%s" % (LABEL, claim_id)]})
+            for container in found:
+                api.remove_container(container["Id"], force=True)
+        if found:
+            return "its container, still running after the run that started it died, was stopped and removed"
+        return None
+
+    # -- details ------------------------------------------------------------------------------
 
     def _ensure_image(self, api, entry):
         import docker
@@ -138,10 +155,11 @@ class DockerDriver(Driver):
 
     def _pull(self, api, reference):
         import docker
+        from docker.utils import parse_repository_tag
 
-        repository, tag = _split_reference(reference)
+        repository, tag = parse_repository_tag(reference)
         try:
-            api.pull(repository, tag=tag)
+            api.pull(repository, tag=tag or ("latest" if "@" not in reference else None))
         except docker.errors.APIError as exc:
             raise ImageNotFound("invocation image %s cannot be pulled: %s." % (reference, exc.explanation or exc)) from exc
 
@@ -151,7 +169,8 @@ class DockerDriver(Driver):
         result = OperationResult()
         api.start(container)
         try:
-            status = api.wait(container, timeout=self.timeout)
+            with operation.cancel.interruptible():
+                status = api.wait(container, timeout=self.timeout)
             result.exit_code = status.get("StatusCode")
             if (status.get("Error") or {}).get("Message"):
                 result.error = status["Error"]["Message"]
@@ -159,7 +178,9 @@ class DockerDriver(Driver):
             result.canceled = True
             result.error = "the run was canceled"
             api.stop(container, timeout=self.stop_timeout)
-        except requests.exceptions.RequestException:
+        except requests.exceptions.ReadTimeout:
+            if not self.timeout:
+                raise
             result.error = "the invocation image did not finish within %s seconds" % self.timeout
             api.stop(container, timeout=self.stop_timeout)
         result.logs = _read_logs(api, container)
@@ -181,24 +202,41 @@ def _read_logs(api, container):
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _split_reference(reference):
-    if "@" in reference:
-        return reference, None
-    slash = reference.rfind("/")
-    colon = reference.rfind(":")
-    if colon > slash:
-        return reference[:colon], reference[colon + 1:]
-    return reference, "latest"
+def _file_owner(api, container, user):
+    """uid/gid that must own the injected files so that the image's USER can read them.
+
+    A numeric USER is used as it is; a user name is looked up in the image's own
+    /etc/passwd (one more copy from the engine, paid only by such images).
+    """
+    name, _sep, group = (user or "").partition(":")
+    if not name or name in ("root", "0"):
+        return 0, (int(group) if group.isdigit() else 0)
+    if name.isdigit():
+        return int(name), int(group) if group.isdigit() else int(name)
+    entries = _read_file(api, container, "/etc/passwd").decode("utf-8", "replace")
+    for line in entries.splitlines():
+        fields = line.split(":")
+        if len(fields) > 3 and fields[0] == name and fields[2].isdigit() and fields[3].isdigit():
+            return int(fields[2]), int(group) if group.isdigit() else int(fields[3])
+    raise DriverError("the invocation image runs as user %r, which its /etc/passwd does not define." % name)
 
 
-def _owner(user):
-    """uid/gid for injected files: the image's USER when numeric, else root."""
-    uid, _sep, gid = (user or "").partition(":")
-    return (int(uid) if uid.isdigit() else 0), (int(gid) if gid.isdigit() else (int(uid) if uid.isdigit() else 0))
+def _read_file(api, container, path):
+    import docker
+
+    try:
+        stream, _stat = api.get_archive(container, path)
+    except docker.errors.NotFound:
+        return b""
+    with tarfile.open(fileobj=_StreamReader(stream), mode="r|") as tar:
+        for member in tar:
+            if member.isfile():
+                return tar.extractfile(member).read()
+    return b""
 
 
-def _files_tar(files, user):
-    uid, gid = _owner(user)
+def _files_tar(files, owner):
+    uid, gid = owner
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         outputs = tarfile.TarInfo(OUTPUTS_DIR.lstrip("/"))
@@ -223,6 +261,7 @@ def _copy_outputs(api, container, wanted):
     found = {}
     with tarfile.open(fileobj=_StreamReader(stream), mode="r|") as tar:
         for member in tar:
+            # Members are "outputs/<name>"; only regular files at a wanted path are read.
             path = "/cnab/app/" + member.name.lstrip("./")
             if member.isfile() and path in wanted:
                 found[path] = tar.extractfile(member).read()

@@ -276,14 +276,15 @@ INVALID = [
      BundleValidationError, "at outputs.url.path:"),
     ("output path is the outputs folder", _set(("outputs", "url", "path"), "/cnab/app/outputs/"),
      BundleValidationError, "at outputs.url.path:"),
-    ("duplicate output path", _set(("outputs", "again"), {"definition": "text", "path": "/cnab/app/outputs//url"}),
+    ("duplicate output path", _set(("outputs", "again"), {"definition": "text", "path": "/cnab/app/outputs/url"}),
      BundleValidationError, "is already used by outputs.url.path"),
     ("parameter path under outputs", _set(("parameters", "config", "destination", "path"), "/cnab/app/outputs/c"),
      BundleValidationError, "reserved for outputs"),
     ("credential path under outputs", _set(("credentials", "kubeconfig", "path"), "/cnab/app/outputs"),
      BundleValidationError, "reserved for outputs"),
     ("relative parameter path", _set(("parameters", "config", "destination", "path"), "etc/config"),
-     BundleValidationError, '"etc/config" is not an absolute path'),
+     BundleValidationError, '"etc/config" is not an absolute path; CNAB would root it at "/", but cnab.runtime'
+     ' wants that written out as "/etc/config".'),
     ("relative credential path", _set(("credentials", "kubeconfig", "path"), "kube/config"),
      BundleValidationError, "is not an absolute path"),
     ("parameter path on the run tool", _set(("parameters", "config", "destination", "path"), "/cnab/app/run"),
@@ -321,9 +322,110 @@ INVALID = [
     ("definition with a bad regex", _set(("definitions", "text", "pattern"), "("),
      BundleValidationError, "at definitions.text.pattern: it is not a valid draft-07 JSON Schema"),
     ("definition not a schema", _set(("definitions", "text"), "string"),
-     BundleValidationError, "at definitions.text: it must be an object or a boolean"),
+     BundleValidationError, "at definitions.text: it must be an object."),
     ("custom nested 5000 deep", _deeply_nested(5000), BundleValidationError, "nested more than"),
+    # One normal form (bundle.container_path): a leading "//" is no way around the path rules.
+    ("parameter path on bundle.json via //", _set(("parameters", "config", "destination", "path"), "//cnab/bundle.json"),
+     BundleValidationError, 'at parameters.config.destination.path: "//cnab/bundle.json" is a file reserved by CNAB.'),
+    ("credential path on claim.json via //", _set(("credentials", "kubeconfig", "path"), "//cnab/./claim.json"),
+     BundleValidationError, "reserved by CNAB"),
+    ("parameter path under outputs via //", _set(("parameters", "config", "destination", "path"), "//cnab/app/outputs/c"),
+     BundleValidationError, "reserved for outputs"),
+    ("parameter and credential share a path via //", _set(("credentials", "kubeconfig", "path"), "//etc/demo/config"),
+     BundleValidationError, 'the path "/etc/demo/config" is already used by parameters.config.destination.path'),
+    ("output path with //", _set(("outputs", "url", "path"), "/cnab/app/outputs//url"),
+     BundleValidationError, 'at outputs.url.path: "/cnab/app/outputs//url" is not in normal form: write it as'
+     ' "/cnab/app/outputs/url".'),
+    ("output path with /./", _set(("outputs", "url", "path"), "/cnab/app/outputs/./url"),
+     BundleValidationError, 'write it as "/cnab/app/outputs/url"'),
+    ("output path with a trailing /", _set(("outputs", "url", "path"), "/cnab/app/outputs/url/"),
+     BundleValidationError, 'write it as "/cnab/app/outputs/url"'),
+    ("output path with a leading //", _set(("outputs", "url", "path"), "//cnab/app/outputs/url"),
+     BundleValidationError, "at outputs.url.path:"),
+    ("output path with .. inside outputs", _set(("outputs", "url", "path"), "/cnab/app/outputs/a/../url"),
+     BundleValidationError, 'write it as "/cnab/app/outputs/url"'),
+    # applyTo entries are action names.
+    ("parameter applyTo not a list", _set(("parameters", "port", "applyTo"), "install"),
+     BundleValidationError, "at parameters.port.applyTo: it must be an array"),
+    ("parameter applyTo entry not a string", _set(("parameters", "port", "applyTo"), [1]),
+     BundleValidationError, "at parameters.port.applyTo[0]: it must be a string"),
+    ("credential applyTo entry not a string", _set(("credentials", "token", "applyTo"), [None]),
+     BundleValidationError, "at credentials.token.applyTo[0]: it must be a string"),
+    ("output applyTo entry not a string", _set(("outputs", "url", "applyTo"), [["install"]]),
+     BundleValidationError, "at outputs.url.applyTo[0]: it must be a string"),
+    ("definition reference to a boolean definition",
+     lambda d: (d["definitions"].__setitem__("any", True), d["parameters"]["port"].__setitem__("definition", "any")),
+     BundleValidationError, "at definitions.any: it must be an object."),
 ]
+
+# Names: outputs become claim-store file names (outputs/<resultId>/<name>); the others stay permissive.
+BAD_OUTPUT_NAMES = ["/tmp/x", "../../escape", "..", ".", "", ".hidden", "-x", "a/b", "a b", "url\n", "x\0", "é"]
+BAD_OTHER_NAMES = ["", "a/b", "/tmp/x", "a\0b", "a\nb", "port\n"]
+GOOD_OTHER_NAMES = ["my param", "ÜBER", "a.b-c", "..", "CNAB_X"]
+
+
+@pytest.mark.parametrize("name", BAD_OUTPUT_NAMES, ids=repr)
+def test_output_names_that_are_not_plain_file_names_are_rejected(name):
+    doc = copy.deepcopy(BASE)
+    doc["outputs"][name] = doc["outputs"].pop("url")
+    with pytest.raises(BundleValidationError) as info:
+        validate_bundle_document(doc)
+    _assert_one_sentence(str(info.value))
+    assert f"the output name {json.dumps(name, ensure_ascii=False)} must start with a letter or digit" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["url", "URL2", "a.b_c-1", "0"])
+def test_plain_output_names_are_accepted(name):
+    doc = copy.deepcopy(BASE)
+    doc["outputs"][name] = doc["outputs"].pop("url")
+    validate_bundle_document(doc)
+
+
+@pytest.mark.parametrize("section,old", [("parameters", "port"), ("credentials", "token")])
+@pytest.mark.parametrize("name", BAD_OTHER_NAMES, ids=repr)
+def test_parameter_and_credential_names_must_be_non_empty_without_slash_nul_or_newline(section, old, name):
+    doc = copy.deepcopy(BASE)
+    doc[section][name] = doc[section].pop(old)
+    with pytest.raises(BundleValidationError) as info:
+        validate_bundle_document(doc)
+    _assert_one_sentence(str(info.value))
+    assert f"the {section[:-1]} name {json.dumps(name)} must not be empty" in str(info.value)
+
+
+@pytest.mark.parametrize("section,old", [("parameters", "port"), ("credentials", "token")])
+@pytest.mark.parametrize("name", GOOD_OTHER_NAMES, ids=repr)
+def test_parameter_and_credential_names_stay_permissive(section, old, name):
+    doc = copy.deepcopy(BASE)
+    doc[section][name] = doc[section].pop(old)
+    validate_bundle_document(doc)
+
+
+# Shapes the runtime would crash on (it indexes these as objects): refused with one sentence.
+SHAPES = [
+    (("parameters",), "abc", "at parameters: it must be an object."),
+    (("parameters",), {"p": "x"}, "at parameters.p: it must be an object."),
+    (("parameters", "port", "destination"), "x", "at parameters.port.destination: it must be an object."),
+    (("definitions",), [], "at definitions: it must be an object."),
+    (("definitions",), {"d": True}, "at definitions.d: it must be an object."),
+    (("invocationImages",), ["x"], "at invocationImages[0]: it must be an object."),
+    (("credentials",), "x", "at credentials: it must be an object."),
+    (("credentials",), {"c": "x"}, "at credentials.c: it must be an object."),
+    (("outputs",), {"o": "x"}, "at outputs.o: it must be an object."),
+    (("actions",), [], "at actions: it must be an object."),
+    (("actions",), {"a": "x"}, "at actions.a: it must be an object."),
+    (("images",), {"i": "x"}, "at images.i: it must be an object."),
+    (("custom",), [], "at custom: it must be an object."),
+    (("maintainers",), ["x"], "at maintainers[0]: it must be an object."),
+]
+
+
+@pytest.mark.parametrize("path,value,message", SHAPES, ids=[f"{p[-1]}={v!r}" for p, v, _unused in SHAPES])
+def test_shapes_the_runtime_cannot_use_are_rejected(path, value, message):
+    doc = copy.deepcopy(BASE)
+    _set(path, value)(doc)
+    with pytest.raises(BundleValidationError) as info:
+        validate_bundle_document(doc)
+    assert str(info.value) == "bundle.json is invalid " + message
 
 
 @pytest.mark.parametrize("mutate,error,fragment", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])

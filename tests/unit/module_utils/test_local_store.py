@@ -94,7 +94,7 @@ def test_installation_reads_only_its_own_directory(store, monkeypatch):
     broken = os.path.join(store.root, "installations", "other", "claims", "zzz.json")
     with open(broken, "w") as handle:
         handle.write("{not json")
-    with pytest.raises(ClaimStoreError, match="cannot be read"):
+    with pytest.raises(ClaimStoreError, match="could not read installation other"):
         store.installation("other")  # the corrupt file would be noticed if it were read
 
     seen = []
@@ -323,3 +323,12 @@ def test_concurrent_fingerprint_key_creation_yields_one_key(store):
             child.stdout.close()
     assert keys == {store.fingerprint_key().hex()}
     assert os.listdir(store.root) == ["fingerprint.key"]
+
+
+def test_lock_holder_is_the_live_holder_and_none_once_it_died(store, holder):
+    assert store.lock_holder("app")["pid"] == holder.pid
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    with open(os.path.join(store.root, "installations", "app", "lock"), "rb") as handle:
+        assert json.loads(handle.read())["pid"] == holder.pid  # a dead holder's identity stays behind
+    assert store.lock_holder("app") is None

@@ -1,0 +1,100 @@
+"""Read-only views of the claim store: what ``cnab_claim_info`` and module results show.
+
+Nothing here writes; sensitive values are masked unless the caller asks to reveal them.
+"""
+
+import fnmatch
+
+from ansible_collections.cnab.runtime.plugins.module_utils import values as v
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK, Bundle
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name
+
+
+def claim_summary(claim):
+    custom = model.runtime_custom(claim)
+    bundle = claim.get("bundle") or {}
+    return {
+        "id": claim["id"],
+        "revision": claim["revision"],
+        "action": claim["action"],
+        "created": claim.get("created"),
+        "bundle": {"name": bundle.get("name"), "version": bundle.get("version"), "digest": custom.get("bundleDigest"),
+                   "reference": claim.get("bundleReference")},
+    }
+
+
+def render_outputs(bundle, outputs, reveal):
+    return {n: (v.output_value(bundle, n, c) if reveal or not bundle.is_sensitive_output(n) else SENSITIVE_MASK)
+            for n, c in sorted(outputs.items())}
+
+
+def recorded_parameters(claim):
+    """A claim's parameters with its sensitive ones present but masked."""
+    parameters = dict(claim.get("parameters") or {})
+    parameters.update(dict.fromkeys(model.runtime_custom(claim).get("sensitiveParameters") or [], SENSITIVE_MASK))
+    return parameters
+
+
+def describe_installation(store, name, history=False, reveal=False):
+    installation = store.installation(check_installation_name(name))
+    if not installation.exists:
+        return {"name": name, "exists": False, "status": model.STATUS_UNKNOWN}
+    current = installation.last_successful_modifying or installation.last_modifying
+    info = {
+        "name": name,
+        "exists": True,
+        "status": installation.status,
+        "revision": installation.current_revision,
+        "bundle": claim_summary(current)["bundle"],
+        "parameters": recorded_parameters(current),
+        "outputs": render_outputs(Bundle(current["bundle"]), latest_outputs(store, installation), reveal),
+        "last_action": _last_action(installation),
+        "lock_holder": store.lock_holder(name),
+    }
+    if history:
+        info["history"] = [
+            {"claim": _public_claim(claim), "results": installation.results.get(claim["id"], [])}
+            for claim in installation.claims
+        ]
+    return info
+
+
+def _last_action(installation):
+    claim = installation.claims[-1]
+    result = installation.last_result(claim)
+    return {"action": claim["action"], "claim_id": claim["id"], "status": installation.status_of(claim),
+            "message": (result or {}).get("message", "")}
+
+
+def _public_claim(claim):
+    summary = claim_summary(claim)
+    summary["parameters"] = recorded_parameters(claim)
+    summary["modifies"] = model.runtime_custom(claim).get("modifies", True)
+    return summary
+
+
+def latest_outputs(store, installation):
+    """The newest value of every output name across the installation's results."""
+    found = {}
+    for claim in reversed(installation.claims):
+        for result in reversed(installation.results.get(claim["id"], [])):
+            names = set(result.get("outputs") or {}) - set(found)
+            if names:
+                values = store.output_values(installation.name, result["id"])
+                found.update({n: values[n] for n in names if n in values})
+    return found
+
+
+def list_installations(store, pattern=None, status=None):
+    rows = []
+    for name in store.installation_names():
+        if pattern and not fnmatch.fnmatchcase(name, pattern):
+            continue
+        installation = store.installation(name)
+        if not installation.exists or (status and installation.status != status):
+            continue
+        current = installation.last_successful_modifying or installation.last_modifying
+        rows.append({"name": name, "status": installation.status, "bundle": claim_summary(current)["bundle"],
+                     "revision": installation.current_revision})
+    return rows
