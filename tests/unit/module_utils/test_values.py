@@ -389,3 +389,66 @@ def test_masker_ignores_empty_and_orders_longest_first():
     masker.add(None)
     masker.add(b"")
     assert masker.secrets == ["abcd", "ab"]
+
+
+OBJECT_SECRET = {"password": "s3cr3t-x"}
+
+
+@pytest.mark.parametrize("printed", [
+    '{"password": "s3cr3t-x"}',  # json.dumps, Python's and most tools' default spacing
+    '{"password":"s3cr3t-x"}',  # compact
+    '{\n  "password": "s3cr3t-x"\n}',  # indented
+], ids=["spaced", "compact", "indented"])
+@pytest.mark.parametrize("secret", [OBJECT_SECRET, json.dumps(OBJECT_SECRET), b'{"password":"s3cr3t-x"}'],
+                         ids=["dict", "json text", "output bytes"])
+def test_object_secret_is_masked_whole_in_every_json_layout(secret, printed):
+    assert v.Masker([secret]).mask("got %s." % printed) == "got %s." % M
+
+
+def test_each_string_leaf_of_an_object_secret_is_masked_alone():
+    masker = v.Masker([{"db": {"user": "admin-u1", "password": "s3cr3t-x"}, "hosts": ["h-9a.example"]}])
+    assert masker.mask("user=admin-u1 pw=s3cr3t-x host=h-9a.example") == "user=%s pw=%s host=%s" % (M, M, M)
+
+
+def test_secret_with_quote_and_backslash_is_masked_when_json_escaped():
+    secret = 'pa"ss\\w0rd'
+    masker = v.Masker([secret])
+    assert masker.mask(json.dumps({"password": secret})) == '{"password": "%s"}' % M
+    assert masker.mask("raw: " + secret) == "raw: " + M
+
+
+def test_secret_containing_another_is_masked_whole():
+    inner, outer = "s3cr3t-x", "derived-s3cr3t-x-out"
+    for order in ([inner, outer], [outer, inner]):
+        assert v.Masker(order).mask("a %s b %s" % (outer, inner)) == "a %s b %s" % (M, M)
+
+
+# ---- sensitivity of nested schemas ----------------------------------------------------------
+
+NESTED_WRITE_ONLY = {
+    "properties": {"type": "object", "properties": {"password": {"type": "string", "writeOnly": True}}},
+    "items": {"type": "array", "items": {"type": "string", "writeOnly": True}},
+    "anyOf": {"anyOf": [{"type": "integer"}, {"type": "string", "writeOnly": True}]},
+    "deep": {"type": "object", "properties": {"db": {"type": "object", "additionalProperties": {
+        "type": "object", "properties": {"key": {"writeOnly": True}}}}}},
+}
+
+
+@pytest.mark.parametrize("definition", list(NESTED_WRITE_ONLY.values()), ids=list(NESTED_WRITE_ONLY))
+def test_nested_write_only_makes_parameter_and_output_sensitive(bundle, definition):
+    bundle.document["definitions"]["nested"] = definition
+    bundle.document["parameters"]["name"]["definition"] = "nested"
+    bundle.document["outputs"]["blob"]["definition"] = "nested"
+    assert bundle.is_sensitive_parameter("name") and bundle.is_sensitive_output("blob")
+
+
+@pytest.mark.parametrize("definition", [
+    {"type": "object", "properties": {"password": {"type": "string"}}},
+    {"type": "object", "default": {"writeOnly": True}},  # a value that looks like a schema is data
+    {"type": "string", "enum": [{"writeOnly": True}]},
+])
+def test_schema_without_write_only_is_not_sensitive(bundle, definition):
+    bundle.document["definitions"]["nested"] = definition
+    bundle.document["parameters"]["name"]["definition"] = "nested"
+    bundle.document["outputs"]["blob"]["definition"] = "nested"
+    assert not bundle.is_sensitive_parameter("name") and not bundle.is_sensitive_output("blob")
