@@ -19,9 +19,11 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
 SUPPORTED_EXTENSIONS = frozenset()
 
-# Files the runtime injects or the image must provide: a destination there would clobber them.
+# Files the runtime injects or the image must provide, and the directories holding them:
+# a destination there would clobber them.
 RESERVED_PATHS = frozenset(
-    ("/cnab/bundle.json", "/cnab/claim.json", "/cnab/app/run", "/cnab/app/relocation-mapping.json")
+    ("/", "/cnab", "/cnab/app", "/cnab/bundle.json", "/cnab/claim.json", "/cnab/app/run",
+     "/cnab/app/relocation-mapping.json")
 )
 # Deeper documents are refused up front: jsonschema, the canonical JSON writer
 # and Ansible's result serialiser all recurse, and would fail with RecursionError.
@@ -203,7 +205,7 @@ def _check_destination(where, spec, destinations):
         if normal == OUTPUTS_DIR or normal.startswith(OUTPUTS_DIR + "/"):
             _fail(at, f"{_show(path)} is under {OUTPUTS_DIR}, which is reserved for outputs")
         if normal in RESERVED_PATHS:
-            _fail(at, f"{_show(path)} is a file reserved by CNAB")
+            _fail(at, f"{_show(path)} is a path reserved by CNAB")
         _claim(destinations, "path", normal, at)
 
 
