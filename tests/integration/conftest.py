@@ -1,36 +1,14 @@
-"""Integration fixtures: a real Docker engine, the example images, and helpers that run
-the modules the way users do, through ``ansible`` ad hoc and ``ansible-playbook``.
+"""Integration fixtures: a real Docker engine, the example images, and an ``Ansible`` runner
+with an isolated claim store. The collection under test is the working tree, reached through
+a temporary ``ansible_collections/cnab/runtime`` symlink so that no stale build is exercised."""
 
-The collection under test is the working tree, reached through a temporary
-``ansible_collections/cnab/runtime`` symlink so that no stale build is exercised.
-"""
-
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HERE = os.path.dirname(os.path.abspath(__file__))
-BIN = os.path.dirname(sys.executable)
-IMAGES = {
-    os.path.join(REPO, "examples", "hello"): "cnab-examples/hello:0.1.0",
-    os.path.join(REPO, "examples", "showcase"): "cnab-examples/showcase:1.0.0",
-    os.path.join(HERE, "bundles", "sleeper"): "cnab-tests/sleeper:0.1.0",
-    os.path.join(HERE, "bundles", "nonroot"): "cnab-tests/nonroot:0.1.0",
-}
-HELLO = os.path.join(REPO, "examples", "hello")
-SHOWCASE = os.path.join(REPO, "examples", "showcase")
-SLEEPER = os.path.join(HERE, "bundles", "sleeper")
-NONROOT = os.path.join(HERE, "bundles", "nonroot")
-
-
-def _docker_answers():
-    return subprocess.run(["docker", "version"], capture_output=True, check=False).returncode == 0
+from support import IMAGES, REPO, Ansible, docker_answers
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +22,7 @@ def collections_path():
 
 @pytest.fixture(scope="session")
 def images():
-    if not _docker_answers():
+    if not docker_answers():
         pytest.fail("no Docker engine answers: run the tests through `make test`, which starts one")
     for context, tag in IMAGES.items():
         subprocess.run(["bash", os.path.join(REPO, "examples", "build.sh"), context, tag], check=True,
@@ -52,63 +30,6 @@ def images():
     return IMAGES
 
 
-class Ansible:
-    """Runs ad-hoc modules and playbooks against localhost with an isolated claim store."""
-
-    def __init__(self, collections, home):
-        self.home = home
-        self.env = dict(os.environ)
-        self.env.update({
-            "ANSIBLE_COLLECTIONS_PATH": collections,
-            "CNAB_HOME": home,
-            "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-            "ANSIBLE_LOCALHOST_WARNING": "false",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-            "ANSIBLE_NOCOLOR": "true",
-        })
-
-    def adhoc_process(self, module, args, *flags, **popen):
-        command = [os.path.join(BIN, "ansible"), "localhost", "-m", "cnab.runtime." + module,
-                   "-a", json.dumps(args), *flags]
-        return subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                **popen)
-
-    def adhoc(self, module, args, *flags):
-        """Run one module ad hoc; returns the task result dict and the raw output."""
-        proc = self.adhoc_process(module, args, *flags)
-        out, err = proc.communicate(timeout=300)
-        return _task_result(out), out + err
-
-    def playbook(self, path, *flags, extra_vars=None):
-        command = [os.path.join(BIN, "ansible-playbook"), path, *flags]
-        if extra_vars:
-            command += ["-e", json.dumps(extra_vars)]
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=600, check=False)
-
-
-def _task_result(out):
-    """The default callback prints ``localhost | STATUS => {json}`` for an ad-hoc task."""
-    marker = out.find(" => {")
-    if marker < 0:
-        raise AssertionError("ansible printed no task result:\n" + out)
-    result = json.loads(out[marker + 4:])
-    if out[:marker].rstrip().endswith("| FAILED!"):
-        result["failed"] = True  # the callback shows failure in the status, not in the JSON
-    return result
-
-
 @pytest.fixture
 def ansible(collections_path, images, tmp_path):
     return Ansible(collections_path, str(tmp_path / "cnab-home"))
-
-
-def store_files(home):
-    """Every file of a local store as {relative path: bytes}."""
-    found = {}
-    for root, _unused, files in os.walk(home):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, home)] = handle.read()
-    return found

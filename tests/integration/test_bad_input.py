@@ -2,10 +2,9 @@
 
 import json
 import os
-import subprocess
 
 import pytest
-from conftest import HELLO, SHOWCASE, SLEEPER, store_files
+from support import HELLO, SHOWCASE, SLEEPER, containers, store_files, wait_for_container
 
 GOOD_SHOWCASE = {"parameters": {"admin_password": "long-enough-pw"}, "credentials": {"api_token": "token-for-tests"}}
 
@@ -56,7 +55,7 @@ def test_bad_values_are_refused_with_one_sentence(ansible, module, args, fragmen
     # the start of the -a arguments itself (see docs/security notes on ad-hoc secrets).
     assert "long-enough-pw" not in result["msg"]
     assert not any("/claims/" in p for p in store_files(ansible.home))
-    assert _containers("bad-values") == [], "a container prepared for a refused run was left behind"
+    assert containers("bad-values") == [], "a container prepared for a refused run was left behind"
 
 
 def test_missing_image_is_refused_before_a_claim_is_written(ansible, tmp_path):
@@ -88,7 +87,7 @@ def test_held_lock_fails_with_the_holder_named(ansible):
     slow = ansible.adhoc_process("cnab_install", {"installation": "locked", "bundle": SLEEPER,
                                                   "parameters": {"sleep": 20}})
     try:
-        _wait_for_container("locked")
+        wait_for_container("locked")
         result, raw = ansible.adhoc("cnab_install", {"installation": "locked", "bundle": SLEEPER, "lock_timeout": 1})
         assert result.get("failed") is True, raw
         assert "installation locked is locked by the run of pid" in result["msg"]
@@ -96,21 +95,3 @@ def test_held_lock_fails_with_the_holder_named(ansible):
     finally:
         slow.kill()
         slow.communicate()
-
-
-def _containers(installation):
-    return subprocess.run(["docker", "ps", "-aq", "--filter", "label=io.cnab.runtime.installation=" + installation],
-                          capture_output=True, text=True, check=True).stdout.split()
-
-
-def _wait_for_container(installation, timeout=60):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ids = subprocess.run(["docker", "ps", "-q", "--filter", "label=io.cnab.runtime.installation=" + installation],
-                             capture_output=True, text=True, check=False).stdout.split()
-        if ids:
-            return ids
-        time.sleep(0.1)
-    raise AssertionError("no container started for " + installation)

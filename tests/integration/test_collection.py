@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import BIN, REPO
+from support import BIN, REPO
 
 MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "plugins", "modules", "cnab_*.py")))
 

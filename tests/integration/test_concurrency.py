@@ -5,8 +5,7 @@ import signal
 import subprocess
 import time
 
-from conftest import HELLO, SLEEPER
-from test_bad_input import _wait_for_container
+from support import HELLO, SLEEPER, wait_for_container
 
 
 def _container_starts(installation, since):
@@ -49,7 +48,7 @@ def _module_pids(installation):
 def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible):
     run = ansible.adhoc_process("cnab_install", {"installation": "cancel-me", "bundle": SLEEPER,
                                                  "parameters": {"sleep": 60}})
-    container = _wait_for_container("cancel-me")
+    container = wait_for_container("cancel-me")
     time.sleep(0.5)
     for pid in _module_pids("cancel-me"):
         os.kill(pid, signal.SIGTERM)
@@ -69,7 +68,7 @@ def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible):
 def test_run_killed_mid_action_is_recorded_unknown_by_the_next_run(ansible):
     run = ansible.adhoc_process("cnab_install", {"installation": "killed", "bundle": SLEEPER,
                                                  "parameters": {"sleep": 60}})
-    _wait_for_container("killed")
+    wait_for_container("killed")
     for pid in _module_pids("killed"):
         os.kill(pid, signal.SIGKILL)
     run.communicate(timeout=60)

@@ -2,8 +2,7 @@
 
 import subprocess
 
-from conftest import HELLO, NONROOT, SHOWCASE
-from test_bad_input import _containers
+from support import HELLO, NONROOT, SHOWCASE, containers
 
 
 def test_files_are_readable_by_a_named_non_root_user(ansible):
@@ -19,13 +18,13 @@ def test_keep_container_leaves_the_stopped_container(ansible):
         result, raw = ansible.adhoc("cnab_install", {"installation": "kept", "bundle": HELLO,
                                                      "driver_options": {"keep_container": True}})
         assert result["changed"], raw
-        kept = _containers("kept")
+        kept = containers("kept")
         assert len(kept) == 1
         state = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", kept[0]],
                                capture_output=True, text=True, check=True).stdout.strip()
         assert state == "exited"
     finally:
-        for container in _containers("kept"):
+        for container in containers("kept"):
             subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
 
 

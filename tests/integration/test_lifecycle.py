@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import HELLO, HERE, SHOWCASE, store_files
+from support import HELLO, HERE, SHOWCASE, store_files
 
 SECRET_PARAMETER = "canary-admin-pw-3141"
 SECRET_CREDENTIAL = "canary-token-2718"
