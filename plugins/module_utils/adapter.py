@@ -5,6 +5,7 @@ Typed runtime errors become ``fail_json(msg=...)`` here and nowhere else.
 """
 
 import copy
+import gc
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
@@ -73,6 +74,9 @@ def _spec(extra, required):
 def run_action_module(intent, extra=None, required=("installation",)):
     """main() of every mutating module. ``intent`` is install/upgrade/uninstall/action,
     or ``state`` to take it from the module's ``state`` option (cnab_installation)."""
+    # A module run is one short-lived process whose memory is bounded (logs are capped):
+    # garbage collection during the SDK imports would only cost time.
+    gc.disable()
     module = CnabModule(argument_spec=_spec(extra, required), supports_check_mode=True)
     from ansible_collections.cnab.runtime.plugins.module_utils import runtime
 

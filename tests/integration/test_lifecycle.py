@@ -67,3 +67,12 @@ def test_failed_action_is_recorded_and_reported(ansible):
     # A failed modifying action puts the installation out of sync: present repairs it.
     repaired, raw = ansible.adhoc("cnab_installation", dict(base, state="present"))
     assert repaired["operation"] == "upgrade" and repaired["changed"], raw
+
+
+def test_module_defaults_of_the_action_group_apply(ansible, tmp_path):
+    store = tmp_path / "group-store"
+    run = ansible.playbook(HERE + "/playbooks/module_defaults.yml",
+                           extra_vars={"hello_bundle": HELLO, "store_dir": str(store)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (store / "installations" / "grouped" / "claims").is_dir()
+    assert not any("/claims/" in p for p in store_files(ansible.home)), "CNAB_HOME was used instead"
