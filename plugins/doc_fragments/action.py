@@ -79,6 +79,12 @@ options:
     description: Run the action even when the claims say the installation is already in the requested state.
     type: bool
     default: false
+  break_lock:
+    description:
+      - Break the installation's lock before taking it. For operators, when a remote lock's holder is known to be
+        gone and waiting for its lease to expire is not wanted. A live local holder cannot be broken.
+    type: bool
+    default: false
   reveal_sensitive:
     description:
       - Return the values of sensitive (C(writeOnly)) outputs in RV(outputs) instead of a mask.
@@ -102,18 +108,77 @@ requirements:
     CLAIM_STORE = r"""
 options:
   claim_store:
-    description: Where claims are kept.
+    description:
+      - Where claims are kept. Every backend gives the same records, the same per-installation lock and the
+        same decisions, so a playbook behaves the same whichever store it uses.
     type: dict
     suboptions:
       backend:
-        description: Claim store backend. Falls back to E(CNAB_CLAIM_STORE).
+        description:
+          - V(local) keeps claims in a directory. V(kubernetes) keeps them as Secrets in a namespace with a
+            C(coordination.k8s.io/v1) Lease as the lock. V(azure_blob) keeps them as blobs in a container with a
+            blob lease as the lock.
+          - Falls back to E(CNAB_CLAIM_STORE).
         type: str
         default: local
-        choices: [local]
+        choices: [local, kubernetes, azure_blob]
       path:
         description:
-          - Directory of the C(local) store. Falls back to E(CNAB_HOME), then C(~/.cnab).
+          - Directory of the V(local) store. Falls back to E(CNAB_HOME), then C(~/.cnab).
         type: path
+      namespace:
+        description: Namespace of the V(kubernetes) store. Falls back to E(CNAB_CLAIM_NAMESPACE).
+        type: str
+        default: cnab
+      kubeconfig:
+        description:
+          - Kubeconfig file of the V(kubernetes) store. Falls back to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG),
+            then the in-cluster service account, then C(~/.kube/config).
+        type: path
+      context:
+        description: Kubeconfig context. Falls back to E(K8S_AUTH_CONTEXT).
+        type: str
+      host:
+        description: Kubernetes API server URL, used with O(claim_store.api_key). Falls back to E(K8S_AUTH_HOST).
+        type: str
+      api_key:
+        description: Bearer token for O(claim_store.host). Falls back to E(K8S_AUTH_API_KEY).
+        type: str
+      ca_cert:
+        description: CA certificate of the API server. Falls back to E(K8S_AUTH_SSL_CA_CERT).
+        type: path
+      validate_certs:
+        description: Verify the API server's certificate. Falls back to E(K8S_AUTH_VERIFY_SSL).
+        type: bool
+      container:
+        description: Blob container of the V(azure_blob) store. Falls back to E(CNAB_CLAIM_CONTAINER).
+        type: str
+        default: cnab-claims
+      connection_string:
+        description: Azure Storage connection string. Falls back to E(AZURE_STORAGE_CONNECTION_STRING).
+        type: str
+      account_url:
+        description:
+          - Blob service URL, used with O(claim_store.account_key) or O(claim_store.sas_token) instead of a
+            connection string. Falls back to E(AZURE_STORAGE_ACCOUNT_URL).
+        type: str
+      account_key:
+        description: Storage account key. Falls back to E(AZURE_STORAGE_KEY).
+        type: str
+      sas_token:
+        description: Shared access signature. Falls back to E(AZURE_STORAGE_SAS_TOKEN).
+        type: str
+      encryption_key:
+        description:
+          - Key that encrypts sensitive values in the V(azure_blob) store (any string; a key is derived from it).
+            Runs that would store a sensitive value fail without it. Falls back to E(CNAB_CLAIM_ENCRYPTION_KEY).
+        type: str
+      lease_seconds:
+        description:
+          - Lifetime of a remote lock's lease, renewed while the run holds it. A run that died loses its lock
+            after this long. Falls back to E(CNAB_LEASE_SECONDS).
+        type: int
+        default: 30
 """
 
     ATTRIBUTES = r"""

@@ -15,8 +15,27 @@ CLAIM_STORE_SPEC = dict(
     type="dict",
     apply_defaults=True,
     options=dict(
-        backend=dict(type="str", default="local", choices=["local"], fallback=(env_fallback, ["CNAB_CLAIM_STORE"])),
+        backend=dict(type="str", default="local", choices=["local", "kubernetes", "azure_blob"],
+                     fallback=(env_fallback, ["CNAB_CLAIM_STORE"])),
+        # local
         path=dict(type="path", fallback=(env_fallback, ["CNAB_HOME"])),
+        # kubernetes: the connection variables kubernetes.core users know
+        namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_CLAIM_NAMESPACE"])),
+        kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
+        context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+        host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+        api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+        ca_cert=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+        validate_certs=dict(type="bool", fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+        # azure_blob
+        container=dict(type="str", default="cnab-claims", fallback=(env_fallback, ["CNAB_CLAIM_CONTAINER"])),
+        connection_string=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_CONNECTION_STRING"])),
+        account_url=dict(type="str", fallback=(env_fallback, ["AZURE_STORAGE_ACCOUNT_URL"])),
+        account_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_KEY"])),
+        sas_token=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_SAS_TOKEN"])),
+        encryption_key=dict(type="str", no_log=True, fallback=(env_fallback, ["CNAB_CLAIM_ENCRYPTION_KEY"])),
+        # remote locks
+        lease_seconds=dict(type="int", default=30, fallback=(env_fallback, ["CNAB_LEASE_SECONDS"])),
     ),
 )
 
@@ -45,6 +64,7 @@ ACTION_ARGS = dict(
     claim_store=CLAIM_STORE_SPEC,
     lock_timeout=dict(type="int", default=300, fallback=(env_fallback, ["CNAB_LOCK_TIMEOUT"])),
     force=dict(type="bool", default=False),
+    break_lock=dict(type="bool", default=False),
     reveal_sensitive=dict(type="bool", default=False),
 )
 
@@ -94,6 +114,7 @@ def run_action_module(intent, extra=None, required=("installation",)):
         driver_options=params["driver_options"],
         claim_store=params["claim_store"],
         lock_timeout=params["lock_timeout"],
+        break_lock=params["break_lock"],
         reveal_sensitive=params["reveal_sensitive"],
     )
     try:

@@ -24,7 +24,7 @@ _REUSES_STORED_INPUTS = ("upgrade", "uninstall", "absent", "action")
 class Request:
     def __init__(self, intent, installation=None, bundle=None, parameters=None, credentials=None, action=None,
                  force=False, check_mode=False, driver="docker", driver_options=None, claim_store=None,
-                 lock_timeout=300, reveal_sensitive=False):
+                 lock_timeout=300, reveal_sensitive=False, break_lock=False):
         self.intent = intent
         self.installation = installation
         self.bundle = bundle
@@ -38,6 +38,7 @@ class Request:
         self.claim_store = claim_store or {}
         self.lock_timeout = lock_timeout
         self.reveal_sensitive = reveal_sensitive
+        self.break_lock = break_lock
 
 
 class Response:
@@ -109,6 +110,7 @@ def execute(request, on_secrets=None):
             # Validated and prepared before the lock: bad input fails at once, even while
             # another run holds the lock, and leaves nothing behind.
             prepared = _Prepared(driver, installation, request, inputs, plan.operation, cancel)
+            broken = store.break_lock(name) if request.break_lock else None
             with store.lock(name, request.lock_timeout):
                 current = store.installation(name)
                 unchanged = current.snapshot == installation.snapshot
@@ -121,6 +123,9 @@ def execute(request, on_secrets=None):
                         return response
                     driver.discard()
                     prepared = _Prepared(driver, current, request, inputs, plan.operation, cancel)
+                if broken:
+                    response.warnings.append("broke the lock held by the run of pid %s on host %s"
+                                             % (broken.get("pid"), broken.get("host")))
                 return _run(store, current, request, inputs, prepared, response)
         finally:
             driver.discard()  # a container prepared for nothing; no-op after a run

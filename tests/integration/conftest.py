@@ -2,22 +2,28 @@
 with an isolated claim store. The collection under test is the working tree, reached through
 a temporary ``ansible_collections/cnab/runtime`` symlink so that no stale build is exercised."""
 
+import atexit
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import pytest
 from support import IMAGES, REPO, Ansible, docker_answers
 
+# One symlink tree serves Ansible (ANSIBLE_COLLECTIONS_PATH) and the tests that import the
+# runtime directly, also in the child processes they start (PYTHONPATH).
+_ROOT = tempfile.mkdtemp(prefix="cnab-colls-")
+os.makedirs(os.path.join(_ROOT, "ansible_collections", "cnab"))
+os.symlink(REPO, os.path.join(_ROOT, "ansible_collections", "cnab", "runtime"))
+atexit.register(shutil.rmtree, _ROOT, True)
+sys.path.insert(0, _ROOT)
+
 
 @pytest.fixture(scope="session")
 def collections_path():
-    root = tempfile.mkdtemp(prefix="cnab-colls-")
-    os.makedirs(os.path.join(root, "ansible_collections", "cnab"))
-    os.symlink(REPO, os.path.join(root, "ansible_collections", "cnab", "runtime"))
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    return _ROOT
 
 
 @pytest.fixture(scope="session")

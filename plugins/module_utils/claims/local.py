@@ -176,6 +176,16 @@ class LocalStore(ClaimStore):
         except (OSError, ValueError):
             return None
 
+    def break_lock(self, name):
+        holder = self.lock_holder(name)
+        if holder:
+            # flock(2) dies with its holder: a held local lock belongs to a live process.
+            raise ClaimStoreError(
+                "installation %s is locked by %s, which is still running; stop that run instead of breaking its lock."
+                % (name, describe_holder(holder))
+            )
+        return None
+
     def write_claim(self, claim, sensitive_parameters):
         name = claim["installation"]
         with _store_errors(self.root, "write a claim of installation %s" % name):

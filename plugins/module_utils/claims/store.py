@@ -8,6 +8,7 @@ lock that a run holds from before its ``running`` result until its final result.
 import os
 import re
 import socket
+import threading
 import time
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, ClaimStoreError
@@ -57,6 +58,10 @@ class ClaimStore:
         """Who holds the lock now (host, pid, since), or None."""
         raise NotImplementedError
 
+    def break_lock(self, name):
+        """Release a lock whose holder cannot release it (operators only); returns the holder or None."""
+        raise NotImplementedError
+
     def write_claim(self, claim, sensitive_parameters):
         raise NotImplementedError
 
@@ -76,15 +81,56 @@ class ClaimStore:
         raise NotImplementedError
 
 
-BACKENDS = ("local",)
+class LeaseKeeper:
+    """Renews a remote lock's lease from a daemon thread while a run holds it.
+
+    ``renew()`` is called every ``interval`` seconds until the keeper stops. A failed
+    renewal is kept in ``error``: the holder may have lost the lock, and its next
+    conditional write (ETag, resourceVersion) is what refuses to overwrite the new
+    holder's records.
+    """
+
+    def __init__(self, renew, interval):
+        self._renew = renew
+        self._interval = max(0.2, interval)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cnab-lease", daemon=True)
+        self.error = None
+
+    def _loop(self):
+        while not self._stop.wait(self._interval):
+            try:
+                self._renew()
+            except Exception as exc:  # noqa: BLE001 - kept for the holder to report
+                self.error = exc
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+
+BACKENDS = ("local", "kubernetes", "azure_blob")
 
 
 def open_store(options):
-    """Open the backend named by ``options['backend']`` (default ``local``)."""
+    """Open the backend named by ``options['backend']`` (default ``local``); SDKs load here."""
     options = dict(options or {})
     backend = options.get("backend") or "local"
     if backend == "local":
         from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
 
         return LocalStore(options.get("path"))
+    if backend == "kubernetes":
+        from ansible_collections.cnab.runtime.plugins.module_utils.claims.kubernetes import KubernetesStore
+
+        return KubernetesStore(options)
+    if backend == "azure_blob":
+        from ansible_collections.cnab.runtime.plugins.module_utils.claims.azure_blob import AzureBlobStore
+
+        return AzureBlobStore(options)
     raise ClaimStoreError("claim store backend %r is not supported (choose from: %s)." % (backend, ", ".join(BACKENDS)))
