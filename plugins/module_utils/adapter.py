@@ -138,15 +138,16 @@ def run_action_module(intent, extra=None, required=("installation",)):
 
 
 def run_claim_info_module():
+    # The action modules' options are accepted (and ignored) so that module_defaults set for
+    # group/cnab.runtime.cnab apply to every module of the group, as Ansible requires.
+    spec = copy.deepcopy(ACTION_ARGS)
+    spec.update(
+        name_pattern=dict(type="str"),
+        status=dict(type="str", choices=["installed", "uninstalled", "failed", "running", "unknown"]),
+        history=dict(type="bool", default=False),
+    )
     module = CnabModule(
-        argument_spec=dict(
-            installation=dict(type="str"),
-            name_pattern=dict(type="str"),
-            status=dict(type="str", choices=["installed", "uninstalled", "failed", "running", "unknown"]),
-            history=dict(type="bool", default=False),
-            reveal_sensitive=dict(type="bool", default=False),
-            claim_store=copy.deepcopy(CLAIM_STORE_SPEC),
-        ),
+        argument_spec=spec,
         mutually_exclusive=[("installation", "name_pattern"), ("installation", "status")],
         supports_check_mode=True,
     )
@@ -165,3 +166,43 @@ def run_claim_info_module():
             store, params["name_pattern"], params["status"]))
     except CnabError as exc:
         module.fail_json(msg=str(exc))
+
+
+def _store_options(module, name):
+    """A free-form claim-store dict (same keys as ``claim_store``, no environment fallbacks,
+    so a copy never reads or writes a store by accident), its secrets masked."""
+    given = dict(module.params[name])
+    spec = CLAIM_STORE_SPEC["options"]
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        module.fail_json(msg="%s has unknown keys %s (allowed: %s)." % (name, ", ".join(unknown), ", ".join(sorted(spec))))
+    for key, value in given.items():
+        if spec[key].get("no_log") and value:
+            module.no_log_values.add(str(value))
+    for key, option in spec.items():
+        given.setdefault(key, option.get("default"))
+    return given
+
+
+def run_claim_copy_module():
+    module = CnabModule(
+        argument_spec=dict(
+            source=dict(type="dict", required=True),
+            destination=dict(type="dict", required=True),
+            installations=dict(type="list", elements="str"),
+            lock_timeout=dict(type="int", default=300),
+        ),
+        supports_check_mode=True,
+    )
+    from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
+    from ansible_collections.cnab.runtime.plugins.module_utils.transfer import copy_installations
+
+    params = module.params
+    try:
+        source = open_store(_store_options(module, "source"))
+        destination = open_store(_store_options(module, "destination"))
+        names = [check_installation_name(n) for n in params["installations"] or source.installation_names()]
+        copied = copy_installations(source, destination, names, params["lock_timeout"], module.check_mode)
+    except CnabError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=bool(copied), copied=copied)

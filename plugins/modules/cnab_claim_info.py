@@ -11,6 +11,8 @@ description:
     latest outputs and, with O(history=true), every claim and result.
   - Without it, lists installations, optionally filtered by name pattern and status.
   - Reads the claim store only; never changes anything.
+  - The options of the action modules (O(bundle), O(parameters), O(driver), ...) are accepted so that
+    C(module_defaults) of C(group/cnab.runtime.cnab) apply to every module of the group; they have no effect here.
 options:
   installation:
     description: Name of one installation to describe.
@@ -31,6 +33,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - cnab.runtime.action
   - cnab.runtime.action.claim_store
 attributes:
   check_mode:
