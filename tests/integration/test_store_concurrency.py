@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 
 import pytest
 from stores import BACKENDS, options_for
@@ -51,7 +52,7 @@ def test_ten_processes_one_action_twenty_times(ansible, tmp_path, backend):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     watcher = _watch_starts()
     time.sleep(0.5)
-    prefix = "conc-%s-" % backend.replace("_", "-")
+    prefix = "conc-%s-%s-" % (backend.replace("_", "-"), uuid.uuid4().hex[:6])  # unique across test sessions
     for repetition in range(REPETITIONS):
         name = prefix + str(repetition)
         runs = [subprocess.Popen([sys.executable, "-c", RUN, json.dumps(options), name, HELLO],
