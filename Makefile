@@ -12,13 +12,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 
-.PHONY: help setup docker deploy test lint sanity bench clean
+.PHONY: help setup docker azurite deploy test lint sanity bench clean
 
 help:
 	@echo "make setup   Debian packages, .venv, collection installed in build/collections"
 	@echo "make docker  start a Docker daemon unless one answers"
+	@echo "make azurite start Azurite (Azure Blob emulator, from npm) unless one answers on 127.0.0.1:10000"
 	@echo "make deploy  setup + docker + ansible-playbook playbooks/deploy.yml"
-	@echo "make test    setup + docker + lint + sanity + pytest tests/unit tests/integration"
+	@echo "make test    setup + docker + azurite + lint + sanity + pytest tests/unit tests/integration"
 	@echo "make lint    ruff + ansible-lint"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
@@ -29,10 +30,13 @@ setup:
 docker:
 	@scripts/start-docker.sh
 
+azurite:
+	@scripts/start-azurite.sh
+
 deploy: setup docker
 	ansible-playbook playbooks/deploy.yml
 
-test: setup docker lint sanity
+test: setup docker azurite lint sanity
 	python -m pytest tests/unit tests/integration -q -p no:cacheprovider
 
 lint: setup

@@ -16,7 +16,10 @@ log() { echo "setup: $*"; }
 # --- 1. Debian packages --------------------------------------------------------------
 # python3-apt lets Ansible's apt module run from the virtualenv's interpreter;
 # python3-venv provides ensurepip for `python3 -m venv`.
-packages=(docker.io busybox-static python3 python3-venv python3-apt shellcheck git)
+packages=(docker.io busybox-static python3 python3-venv python3-apt shellcheck git curl)
+# Node.js and npm (for Azurite, the Azure Blob emulator the tests use) come with this machine
+# image; Debian's packages are the fallback where they do not.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

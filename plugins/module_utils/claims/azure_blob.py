@@ -1,0 +1,424 @@
+"""The azure_blob claim store: one blob per record in an Azure Storage container.
+
+Layout (blob names), one prefix per installation so that reading one never lists the others::
+
+    installations/<name>/lock                          lease target; metadata names the holder
+    installations/<name>/claims/<claimId>.json         shareable records, written once
+    installations/<name>/results/<resultId>.json
+    installations/<name>/outputs/<resultId>/<output>
+    installations/<name>/sensitive/<claimId>.parameters        AES-256-GCM encrypted
+    installations/<name>/sensitive/<resultId>/<output>         AES-256-GCM encrypted
+    encryption.salt                                    per-store salt of the encryption key
+    fingerprint.key                                    32 random bytes, written once
+
+Every blob upload is atomic, so a reader sees a record whole or not at all. The lock is a
+blob lease (15 to 60 seconds) renewed while the run holds it: a killed holder loses it when
+the lease expires. The Azure SDK and ``cryptography`` load lazily: this file ships in every
+module payload, and only runs that use this backend need them.
+"""
+
+import contextlib
+import json
+import os
+import time
+from urllib.parse import urlsplit
+
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import Installation
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
+    ClaimStore,
+    LeaseKeeper,
+    check_installation_name,
+    describe_holder,
+    is_installation_name,
+    lock_holder_identity,
+)
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
+
+DEFAULT_CONTAINER = "cnab-claims"
+LEASE_RANGE = (15, 60)  # what Azure accepts for a finite lease
+_HOLDER = "cnabholder"  # metadata key of the lock holder's identity (JSON)
+_SALT = "encryption.salt"
+_FINGERPRINT = "fingerprint.key"
+_SEALED = b"\x01"  # format byte of an encrypted value: scrypt key, AES-256-GCM, 12-byte nonce
+_NONCE = 12
+_DOWNLOAD_THREADS = 8
+_MISSING_ONE_OF = (
+    "the azure_blob claim store needs claim_store.connection_string (or AZURE_STORAGE_CONNECTION_STRING), or "
+    "claim_store.account_url (or AZURE_STORAGE_ACCOUNT_URL) with claim_store.account_key (or AZURE_STORAGE_KEY) "
+    "or claim_store.sas_token (or AZURE_STORAGE_SAS_TOKEN)."
+)
+_NEEDS_KEY = (
+    "the azure_blob claim store needs claim_store.encryption_key (or CNAB_CLAIM_ENCRYPTION_KEY) to %s sensitive values."
+)
+
+
+def _import_sdk():
+    try:
+        import azure.storage.blob as sdk
+    except ImportError as exc:
+        raise ClaimStoreError(
+            "the azure_blob claim store needs the Python package azure-storage-blob on the managed host "
+            "(pip install azure-storage-blob)."
+        ) from exc
+    return sdk
+
+
+def _sdk_errors():
+    try:
+        from azure.core.exceptions import AzureError
+    except ImportError:  # then nothing of the SDK can raise
+        return ()
+    return (AzureError,)
+
+
+def _account_name(url):
+    """The account of an account URL: the first host label, or the first path part for the emulator."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host in ("localhost", "127.0.0.1") or host.replace(".", "").isdigit():
+        return parts.path.strip("/").split("/")[0]
+    return host.split(".")[0]
+
+
+def _service_client(options):
+    sdk = _import_sdk()
+    from azure.storage.blob import LinearRetry
+
+    # Fail fast when the service is down: the SDK's default waits 15 s and more between retries.
+    settings = dict(connection_timeout=5, read_timeout=30,
+                    retry_policy=LinearRetry(backoff=0.5, retry_total=2, random_jitter_range=0.2))
+    if options.get("connection_string"):
+        return sdk.BlobServiceClient.from_connection_string(options["connection_string"], **settings)
+    url = options.get("account_url")
+    if url and options.get("account_key"):
+        credential = {"account_name": _account_name(url), "account_key": options["account_key"]}
+        return sdk.BlobServiceClient(url, credential=credential, **settings)
+    if url and options.get("sas_token"):
+        from azure.core.credentials import AzureSasCredential
+
+        credential = AzureSasCredential(options["sas_token"].lstrip("?"))
+        return sdk.BlobServiceClient(url, credential=credential, **settings)
+    raise ClaimStoreError(_MISSING_ONE_OF)
+
+
+def _reason(exc):
+    """One line from an SDK error, which may span many (headers, request ids, XML)."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    line = message.strip().splitlines()[0].strip()
+    if line.startswith("<") and ">: " in line:  # "<urllib3...Connection object at 0x..>: Failed to ..."
+        line = line.split(">: ", 1)[1]
+    return line.rstrip(".")
+
+
+def _part(value, what):
+    # Ids and output names become blob name segments: keep them to the installation-name alphabet.
+    if not is_installation_name(value):
+        raise ValueError("%s %r cannot be stored as a blob name" % (what, value))
+    return value
+
+
+def _dump(document):
+    return json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
+
+
+def _load(blob_name, data):
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ValueError("%s is not valid JSON (%s)" % (blob_name, exc)) from exc
+
+
+def _lease_seconds(value):
+    low, high = LEASE_RANGE
+    return min(max(int(value or 30), low), high)
+
+
+class AzureBlobStore(ClaimStore):
+    def __init__(self, options):
+        options = dict(options or {})
+        container = options.get("container") or DEFAULT_CONTAINER
+        self.where = container
+        with self._errors("connect"):
+            service = _service_client(options)
+            self.where = "%s/%s" % (service.account_name, container)
+            self._container = service.get_container_client(container)
+        self._encryption_key = options.get("encryption_key") or None
+        self._lease = _lease_seconds(options.get("lease_seconds"))
+        self._aead = None
+        self._fingerprint = None
+        with self._errors("create its container"):
+            self._create_container()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, doing):
+        """SDK, transport and record errors become one ClaimStoreError sentence."""
+        expected = _sdk_errors() + (OSError, ValueError, TypeError, KeyError)
+        try:
+            yield
+        except ClaimStoreError:
+            raise
+        except expected as exc:
+            raise ClaimStoreError(
+                "the azure_blob claim store at %s could not %s: %s." % (self.where, doing, _reason(exc))
+            ) from exc
+
+    def _create_container(self):
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+
+        try:
+            self._container.create_container()
+        except ResourceExistsError:
+            pass
+        except HttpResponseError as exc:
+            # A container-scoped SAS may not create containers: the container then exists already,
+            # and the first real request reports it if not.
+            if exc.status_code != 403:
+                raise
+
+    def _path(self, name, *parts):
+        return "/".join(("installations", check_installation_name(name)) + parts)
+
+    def _download(self, blob_name):
+        """The blob's bytes, or None when there is no such blob."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._container.download_blob(blob_name).readall()
+        except ResourceNotFoundError:
+            return None
+
+    def _download_all(self, blob_names):
+        """name -> bytes; several downloads at once, as each is one round trip."""
+        if len(blob_names) < 2:
+            return {n: self._download(n) for n in blob_names}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(_DOWNLOAD_THREADS, len(blob_names))) as pool:
+            return dict(zip(blob_names, pool.map(self._download, blob_names)))
+
+    def _list(self, prefix):
+        return [b.name for b in self._container.list_blobs(name_starts_with=prefix)]
+
+    def _upload(self, blob_name, data):
+        self._container.upload_blob(blob_name, data, overwrite=True)
+
+    def _upload_once(self, blob_name, data):
+        """Upload unless the blob exists (If-None-Match: *); True when this call created it."""
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self._container.upload_blob(blob_name, data, overwrite=False)
+            return True
+        except ResourceExistsError:
+            return False
+
+    def _create_record(self, blob_name, document):
+        if not self._upload_once(blob_name, _dump(document)):
+            raise ClaimStoreError(
+                "the azure_blob claim store at %s already holds %s: claims and results are written once."
+                % (self.where, blob_name)
+            )
+
+    # -- records ----------------------------------------------------------------------------
+
+    def installation(self, name):
+        with self._errors("read installation %s" % name):
+            claims_prefix, results_prefix = self._path(name, "claims/"), self._path(name, "results/")
+            names = [n for n in self._list(claims_prefix) + self._list(results_prefix) if n.endswith(".json")]
+            blobs = self._download_all(names)
+            # A blob deleted between listing and download is simply gone.
+            records = {n: _load(n, data) for n, data in blobs.items() if data is not None}
+            claims = [r for n, r in records.items() if n.startswith(claims_prefix)]
+            results = [r for n, r in records.items() if n.startswith(results_prefix)]
+            return Installation(name, claims, results)
+
+    def installation_names(self):
+        with self._errors("list installations"):
+            prefixes = self._container.walk_blobs(name_starts_with="installations/", delimiter="/")
+            names = (p.name[len("installations/"):].rstrip("/") for p in prefixes)
+            return sorted(n for n in names if is_installation_name(n))
+
+    def write_claim(self, claim, sensitive_parameters):
+        name = claim["installation"]
+        with self._errors("write a claim of installation %s" % name):
+            claim_id = _part(claim["id"], "claim id")
+            if sensitive_parameters:
+                # Key first: without it nothing of the claim is written.
+                aead = self._cipher("store")
+                blob_name = self._path(name, "sensitive", claim_id + ".parameters")
+                self._upload(blob_name, self._seal(aead, blob_name, _dump(sensitive_parameters)))
+            self._create_record(self._path(name, "claims", claim_id + ".json"), claim)
+
+    def write_result(self, installation, result, outputs, sensitive_outputs):
+        with self._errors("write a result of installation %s" % installation):
+            result_id = _part(result["id"], "result id")
+            aead = self._cipher("store") if any(o in sensitive_outputs for o in outputs) else None
+            for output, value in sorted(outputs.items()):
+                if output in sensitive_outputs:
+                    blob_name = self._path(installation, "sensitive", result_id, _part(output, "output name"))
+                    self._upload(blob_name, self._seal(aead, blob_name, value))
+                else:
+                    self._upload(self._path(installation, "outputs", result_id, _part(output, "output name")), value)
+            # The result goes last: once it is visible, so are its outputs.
+            self._create_record(self._path(installation, "results", result_id + ".json"), result)
+
+    def sensitive_parameters(self, installation, claim_id):
+        with self._errors("read the sensitive parameters of installation %s" % installation):
+            blob_name = self._path(installation, "sensitive", _part(claim_id, "claim id") + ".parameters")
+            data = self._download(blob_name)
+            if data is None:
+                return {}
+            return _load(blob_name, self._open(blob_name, data))
+
+    def output_values(self, installation, result_id):
+        with self._errors("read the outputs of installation %s" % installation):
+            plain = self._path(installation, "outputs", _part(result_id, "result id")) + "/"
+            sealed = self._path(installation, "sensitive", result_id) + "/"
+            blobs = self._download_all(self._list(plain) + self._list(sealed))
+            values = {}
+            for blob_name, data in sorted(blobs.items()):
+                if data is not None:
+                    output = blob_name.rsplit("/", 1)[1]
+                    values[output] = self._open(blob_name, data) if blob_name.startswith(sealed) else data
+            return values
+
+    def fingerprint_key(self):
+        if self._fingerprint is None:
+            with self._errors("read its fingerprint key"):
+                self._fingerprint = self._shared_secret(_FINGERPRINT, 32)
+        return self._fingerprint
+
+    def _shared_secret(self, blob_name, size):
+        """Random bytes created once per store; a concurrent creator reads the winner's."""
+        data = self._download(blob_name)
+        if data is None:
+            self._upload_once(blob_name, os.urandom(size))
+            data = self._download(blob_name)
+        if not data or len(data) != size:
+            raise ValueError("%s holds %d bytes instead of %d" % (blob_name, len(data or b""), size))
+        return data
+
+    # -- sensitive values -------------------------------------------------------------------
+
+    def _cipher(self, doing):
+        """The store's AES-256-GCM cipher; raises before anything is written when there is no key."""
+        if not self._encryption_key:
+            raise ClaimStoreError(_NEEDS_KEY % doing)
+        if self._aead is None:
+            try:
+                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+                from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+            except ImportError as exc:
+                raise ClaimStoreError(
+                    "the azure_blob claim store needs the Python package cryptography on the managed host "
+                    "to encrypt sensitive values (pip install cryptography)."
+                ) from exc
+            salt = self._shared_secret(_SALT, 16)
+            # scrypt, not a plain hash: the key is often a passphrase, and the salt sits next to the data.
+            key = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(str(self._encryption_key).encode("utf-8"))
+            self._aead = AESGCM(key)
+        return self._aead
+
+    @staticmethod
+    def _seal(aead, blob_name, data):
+        nonce = os.urandom(_NONCE)
+        # The blob name is authenticated too: a value copied to another record does not decrypt.
+        return _SEALED + nonce + aead.encrypt(nonce, data, blob_name.encode("utf-8"))
+
+    def _open(self, blob_name, data):
+        from cryptography.exceptions import InvalidTag
+
+        aead = self._cipher("read")
+        if data[:1] != _SEALED or len(data) < 1 + _NONCE + 16:
+            raise ClaimStoreError("the azure_blob claim store at %s holds %s in an unknown format." % (self.where, blob_name))
+        try:
+            return aead.decrypt(data[1:1 + _NONCE], data[1 + _NONCE:], blob_name.encode("utf-8"))
+        except InvalidTag as exc:
+            raise ClaimStoreError(
+                "the azure_blob claim store at %s cannot decrypt %s: claim_store.encryption_key does not match "
+                "the key its sensitive values were stored with." % (self.where, blob_name)
+            ) from exc
+
+    # -- lock -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, name, timeout):
+        blob = self._container.get_blob_client(self._path(name, "lock"))
+        lease = self._acquire(blob, name, timeout)
+        try:
+            # Identity goes in after the lease is ours, for the message a waiter prints.
+            with self._errors("record the holder of the lock of installation %s" % name):
+                blob.set_blob_metadata({_HOLDER: json.dumps(lock_holder_identity())}, lease=lease)
+            with LeaseKeeper(lease.renew, self._lease / 3.0):
+                yield
+        finally:
+            with contextlib.suppress(Exception):
+                lease.release()
+
+    def _acquire(self, blob, name, timeout):
+        deadline = time.monotonic() + max(0, timeout)
+        pause = 0.05
+        while True:
+            with self._errors("lock installation %s" % name):
+                lease = self._try_lease(blob)
+            if lease is not None:
+                return lease
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                holder = None
+                with contextlib.suppress(ClaimStoreError):
+                    holder = self.lock_holder(name)
+                raise LockTimeout(
+                    "installation %s is locked by %s; gave up after waiting %s seconds (raise lock_timeout to wait longer)."
+                    % (name, describe_holder(holder), timeout)
+                )
+            # The last try falls on the deadline: a dead holder's lease may expire just then.
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.5)
+
+    def _try_lease(self, blob):
+        """A lease client, or None while another holds the lease."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        for attempt in (1, 2):
+            try:
+                return blob.acquire_lease(lease_duration=self._lease)
+            except ResourceNotFoundError:
+                if attempt == 2:
+                    raise
+                self._upload_once(blob.blob_name, b"")  # the installation's first lock
+            except ResourceExistsError:  # 409: LeaseAlreadyPresent, or a lease still breaking
+                return None
+        return None
+
+    def _lock_state(self, name):
+        """(leased?, holder identity or None) of the installation's lock blob."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            properties = self._container.get_blob_client(self._path(name, "lock")).get_blob_properties()
+        except ResourceNotFoundError:
+            return False, None
+        if properties.lease.state != "leased":
+            return False, None
+        try:
+            return True, json.loads(properties.metadata.get(_HOLDER) or "null")
+        except ValueError:
+            return True, None
+
+    def lock_holder(self, name):
+        with self._errors("read the lock of installation %s" % name):
+            return self._lock_state(name)[1]
+
+    def break_lock(self, name):
+        with self._errors("break the lock of installation %s" % name):
+            leased, holder = self._lock_state(name)
+            if not leased:
+                return None
+            from azure.storage.blob import BlobLeaseClient
+
+            BlobLeaseClient(self._container.get_blob_client(self._path(name, "lock"))).break_lease(lease_break_period=0)
+            # A holder killed before it wrote its identity still held the lock.
+            return holder or {"host": "unknown", "pid": "unknown", "since": "unknown"}
