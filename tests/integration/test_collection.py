@@ -40,5 +40,7 @@ def test_ansible_doc_renders_every_module(installed, module):
 def test_every_module_is_in_the_action_group():
     with open(os.path.join(REPO, "meta", "runtime.yml")) as handle:
         text = handle.read()
-    for module in MODULES:
-        assert module in text
+    # cnab_claim_copy names two stores explicitly; the group's one claim_store does not apply to it.
+    for module in set(MODULES) - {"cnab_claim_copy"}:
+        assert "    - %s\n" % module in text, module
+    assert "cnab_claim_copy" not in text
