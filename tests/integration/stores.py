@@ -4,7 +4,7 @@ a backend whose service is not running fails its tests rather than skipping them
 
 import uuid
 
-BACKENDS = ["local"]
+BACKENDS = ["local", "azure_blob", "kubernetes"]
 
 
 def local_options(tmp_path):

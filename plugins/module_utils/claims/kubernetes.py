@@ -1,0 +1,623 @@
+"""The kubernetes claim store: records as Secrets, the lock as a coordination.k8s.io/v1 Lease.
+
+Everything lives in one namespace (``claim_store.namespace``, default ``cnab``), which
+must exist: the store never creates namespaces. One object per record::
+
+    Secret cnab-claim-<claimId>               claim.json            cnab.io/record=claim
+    Secret cnab-parameters-<claimId>          parameters.json       cnab.io/record=sensitive-parameters
+    Secret cnab-outputs-<resultId>            <output>: value       cnab.io/record=outputs
+    Secret cnab-sensitive-outputs-<resultId>  <output>: value       cnab.io/record=sensitive-outputs
+    Secret cnab-result-<resultId>             result.json           cnab.io/record=result
+    Secret cnab-fingerprint-key               key                   cnab.io/record=fingerprint-key
+    Lease  cnab-lock-<installation>           holderIdentity: JSON of the holder's host, pid and since
+
+Ids are ULIDs, lowercased; a name that would not be a DNS-1123 name is hashed. Record
+Secrets are labelled ``app.kubernetes.io/managed-by=cnab.runtime``, ``cnab.io/record``
+and ``cnab.io/installation``: the installation's name when it is a valid label value
+(63 characters, no trailing ``.``, ``_`` or ``-``), else ``h-<sha256 prefix>``; the
+real name is always in the ``cnab.io/installation`` annotation. Reading an installation
+is one list call selecting its claims and results by label.
+
+Sensitive values have Secrets of their own, so that claims, results and plain outputs
+can be exported (``-l 'cnab.io/record in (claim,result,outputs)'``) without them.
+Plain outputs are not in the result's Secret either, so that reading an installation's
+history does not carry every output value.
+
+Records are immutable: created once (409 is an error), never updated, and marked
+``immutable``. Outputs are created before their result, so a visible result always has
+its outputs. A record larger than one Secret allows (1 MiB of data) is refused, not split.
+
+Requests go through the official SDK's configuration (kubeconfig, in-cluster service
+account, exec and token auth, TLS) and its REST client, as plain JSON: the SDK's typed
+API classes import hundreds of models (about a second per module run) for nothing here.
+The SDK is imported only when a store is opened: this file ships in every module payload.
+"""
+
+import base64
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from urllib.parse import quote, urlencode
+
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import Installation
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
+    ClaimStore,
+    LeaseKeeper,
+    check_installation_name,
+    describe_holder,
+    is_installation_name,
+    lock_holder_identity,
+)
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "cnab.runtime"
+INSTALLATION = "cnab.io/installation"  # label (label-safe form) and annotation (the real name)
+RECORD = "cnab.io/record"
+CLAIM_ID = "cnab.io/claim"
+RESULT_ID = "cnab.io/result"
+FINGERPRINT_KEY = "cnab-fingerprint-key"
+
+MAX_SECRET_DATA = 1024 * 1024  # the API server's limit: the sum of a Secret's decoded values
+PAGE = 250  # items per list call
+TIMEOUT = (5, 20)  # (connect, read) seconds of every request: a dead API server fails fast
+
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
+
+
+class _Refused(Exception):
+    """A record this store will not write, or a stored object it cannot use; the message is the reason."""
+
+
+def _hashed(name):
+    return "h-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:40]
+
+
+def label_value(name):
+    """The ``cnab.io/installation`` label of an installation: its name when that is a valid label value."""
+    return name if _LABEL_VALUE.fullmatch(name) else _hashed(name)
+
+
+def _object_name(prefix, suffix):
+    """``<prefix>-<suffix>`` when that is a DNS-1123 name, else ``<prefix>-h-<hash of suffix>``."""
+    name = "%s-%s" % (prefix, suffix)
+    return name if len(name) <= 253 and _DNS_SUBDOMAIN.fullmatch(name) else "%s-%s" % (prefix, _hashed(suffix))
+
+
+def lease_name(installation):
+    return _object_name("cnab-lock", installation)
+
+
+def record_name(kind, record_id):
+    return _object_name("cnab-" + kind, str(record_id).lower())
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _micro_time(moment):
+    """A metav1.MicroTime: the API server parses exactly six fraction digits."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(text):
+    match = _TIME.match(text or "")
+    if not match:
+        return None
+    whole, fraction, zone = match.groups()
+    moment = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S")
+    offset = datetime.timedelta(0)
+    if zone and zone != "Z":
+        offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])) * (-1 if zone[0] == "-" else 1)
+    return moment.replace(microsecond=int(((fraction or "") + "000000")[:6]), tzinfo=datetime.timezone(offset))
+
+
+def _encode(value):
+    return base64.b64encode(value).decode("ascii")
+
+
+def _decode(value):
+    return base64.b64decode(value or "")
+
+
+def _dump(document):
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _holder_identity():
+    """The holder's host, pid and since, plus a token: two stores of one process never look alike."""
+    return json.dumps(dict(lock_holder_identity(), token=os.urandom(8).hex()), sort_keys=True)
+
+
+def _holder(identity):
+    """The holder a Lease's holderIdentity names: our JSON (without its token), or another tool's string."""
+    try:
+        holder = json.loads(identity)
+    except ValueError:
+        holder = None
+    if not isinstance(holder, dict):
+        return {"host": identity, "pid": "?", "since": "?"}
+    holder.pop("token", None)
+    return holder
+
+
+def _api_reason(exc):
+    """``<message> (HTTP <code> <reason>)`` from the API's Status object."""
+    if not exc.status:  # the SDK reports TLS failures as an ApiException of status 0
+        return " ".join(str(exc.reason or "no answer").split())
+    try:
+        status = json.loads(exc.body or "{}")
+    except ValueError:
+        status = {}
+    status = status if isinstance(status, dict) else {}
+    message = str(status.get("message") or "").rstrip(".") or "the API server gave no message"
+    return "%s (HTTP %s %s)" % (message, exc.status, status.get("reason") or exc.reason)
+
+
+def _transport_reason(exc, host):
+    """``cannot reach the API server at <host> (Connection refused)``, from urllib3's nested errors."""
+    root = exc.reason if isinstance(getattr(exc, "reason", None), BaseException) else exc  # MaxRetryError
+    depth = 0
+    while depth < 8:  # down to the socket's error: raised "from" it, or passed as the last argument
+        inner = root.__cause__ or (root.args[-1] if root.args and isinstance(root.args[-1], BaseException) else None)
+        if inner is None:
+            break
+        root, depth = inner, depth + 1
+    if isinstance(root, OSError) and root.strerror:
+        detail = root.strerror
+    else:  # urllib3 prefixes its messages with the pool: "HTTPConnectionPool(...): Read timed out."
+        detail = re.sub(r"^\w*Connection\w*\(.*?\): ", "", str(root)) or type(root).__name__
+    return "cannot reach the API server at %s (%s)" % (host, detail.rstrip("."))
+
+
+class _Held:
+    """A Lease this process holds: what renewing and releasing it need."""
+
+    def __init__(self, installation, holder, lease):
+        self.installation = installation
+        self.holder = holder
+        self.lease = lease
+        self.lost = None  # the reason, once another run or an operator took the lock away
+
+
+class KubernetesStore(ClaimStore):
+    def __init__(self, options):
+        options = dict(options or {})
+        self.namespace = options.get("namespace") or "cnab"
+        self.lease_seconds = int(30 if options.get("lease_seconds") is None else options["lease_seconds"])
+        if self.lease_seconds < 1:
+            raise ClaimStoreError("claim_store.lease_seconds must be at least 1 (it is %d)." % self.lease_seconds)
+        try:
+            from kubernetes import client, config
+        except ImportError as exc:
+            raise ClaimStoreError(
+                "the kubernetes claim store needs the Python package kubernetes on the host that runs the module "
+                "(pip install kubernetes): %s." % exc
+            ) from exc
+        self._api_exception = client.ApiException
+        self._configuration = _configuration(client, config, options)
+        self.host = self._configuration.host
+        api_client = client.ApiClient(self._configuration)  # private: never the SDK's default client
+        self._rest = api_client.rest_client
+        self._headers = {"Accept": "application/json", "Content-Type": "application/json",
+                         "User-Agent": "cnab.runtime %s" % api_client.user_agent}
+        self._base = {
+            "secrets": "/api/v1/namespaces/%s/secrets" % quote(self.namespace, safe=""),
+            "leases": "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % quote(self.namespace, safe=""),
+        }
+        self._namespace_checked = False
+        self._held = {}
+        self._held_lock = threading.Lock()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _call(self, method, path, query=None, body=None):
+        """One API request; the answer's JSON. Non-2xx answers raise the SDK's ApiException."""
+        headers = dict(self._headers)
+        for auth in self._configuration.auth_settings().values():  # refreshes exec/OIDC tokens as needed
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        url = self.host + path + ("?" + urlencode(query) if query else "")
+        response = self._rest.request(method, url, headers=headers, body=body, _request_timeout=TIMEOUT)
+        data = response.data if getattr(response, "data", None) is not None else response.read()
+        if not 200 <= response.status <= 299:  # older SDKs raise this in their REST client already
+            raise self._api_exception(http_resp=response)
+        return json.loads(data.decode("utf-8"))
+
+    def _get(self, resource, name):
+        """The object as the API's JSON, or None when there is none."""
+        try:
+            return self._call("GET", "%s/%s" % (self._base[resource], name))
+        except self._api_exception as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _create(self, resource, body):
+        """Create ``body``; None when an object of that name exists (409)."""
+        try:
+            return self._call("POST", self._base[resource], body=body)
+        except self._api_exception as exc:
+            if exc.status == 404:  # create answers 404 only for a missing namespace
+                raise self._missing_namespace() from exc
+            if exc.status == 409:
+                return None
+            raise
+
+    def _replace(self, resource, body):
+        """Replace, conditional on ``metadata.resourceVersion``; None when it changed meanwhile (409)."""
+        try:
+            return self._call("PUT", "%s/%s" % (self._base[resource], body["metadata"]["name"]), body=body)
+        except self._api_exception as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    def _list_secrets(self, selector):
+        query = {"labelSelector": selector, "limit": PAGE}
+        while True:
+            page = self._call("GET", self._base["secrets"], query)
+            yield from page.get("items") or []
+            query["continue"] = (page.get("metadata") or {}).get("continue")
+            if not query["continue"]:
+                return
+
+    @contextlib.contextmanager
+    def _api(self, doing):
+        """API, transport and record errors become one ClaimStoreError sentence."""
+        try:
+            yield
+        except ClaimStoreError:
+            raise
+        except self._api_exception as exc:
+            raise self._error(doing, _api_reason(exc)) from exc
+        except _Refused as exc:
+            raise self._error(doing, str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
+            if isinstance(exc, OSError) or type(exc).__module__.partition(".")[0] == "urllib3":
+                raise self._error(doing, _transport_reason(exc, self.host)) from exc
+            if isinstance(exc, (ValueError, TypeError, KeyError)):  # JSON, base64, a field missing
+                raise self._error(doing, "a stored object is malformed (%s: %s)" % (type(exc).__name__, exc)) from exc
+            raise
+
+    def _error(self, doing, reason):
+        return ClaimStoreError("the kubernetes claim store in namespace %s could not %s: %s."
+                               % (self.namespace, doing, reason))
+
+    def _missing_namespace(self):
+        return ClaimStoreError(
+            "the kubernetes claim store cannot work in namespace %s: namespace %s does not exist; create it "
+            "(roles/cnab_claims does) or set claim_store.namespace (CNAB_CLAIM_NAMESPACE) to an existing one."
+            % (self.namespace, self.namespace)
+        )
+
+    def _ensure_namespace(self):
+        """Once per store, inside ``_api``: a missing namespace is that sentence, not an empty store."""
+        if self._namespace_checked:
+            return
+        try:
+            self._call("GET", "/api/v1/namespaces/%s" % quote(self.namespace, safe=""))
+        except self._api_exception as exc:
+            if exc.status == 404:
+                raise self._missing_namespace() from exc
+            if exc.status != 403:  # 403: may use its Secrets without reading namespaces; a create will tell
+                raise
+        self._namespace_checked = True
+
+    # -- records ----------------------------------------------------------------------------
+
+    def _secret(self, name, labels, annotations, data):
+        size = sum(len(value) for value in data.values())
+        if size > MAX_SECRET_DATA:
+            # Splitting a record over several Secrets would make writing it non-atomic: refuse it.
+            raise _Refused("%s would hold %.2f MiB, too large for one Kubernetes Secret (at most 1 MiB)"
+                           % (name, size / 1048576.0))
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "immutable": True,
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "data": {key: _encode(value) for key, value in sorted(data.items())},
+        }
+
+    def _record(self, installation, kind, record_id, record, data, ids):
+        """The Secret of one record: labelled for selection, annotated with the installation's real name."""
+        labels = {MANAGED_BY: MANAGER, INSTALLATION: label_value(installation), RECORD: record}
+        return self._secret(record_name(kind, record_id), labels, dict(ids, **{INSTALLATION: installation}), data)
+
+    def _write(self, installation, secrets):
+        """Create the Secrets in order; each is a new record."""
+        held = self._held.get(installation)
+        if held is not None and held.lost:
+            raise _Refused(held.lost)
+        for secret in secrets:
+            try:
+                created = self._create("secrets", secret)
+            except self._api_exception as exc:
+                if exc.status == 422 and "Too long" in (exc.body or ""):
+                    raise _Refused("%s is too large for one Kubernetes Secret: %s"
+                                   % (secret["metadata"]["name"], _api_reason(exc))) from exc
+                raise
+            if created is None:
+                raise _Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
+
+    def _own_secret(self, installation, name):
+        secret = self._get("secrets", name)
+        if secret is None or (secret["metadata"].get("annotations") or {}).get(INSTALLATION) != installation:
+            return None
+        return secret
+
+    def installation(self, name):
+        check_installation_name(name)
+        selector = "%s=%s,%s=%s,%s in (claim,result)" % (MANAGED_BY, MANAGER, INSTALLATION, label_value(name), RECORD)
+        claims, results = [], []
+        with self._api("read installation %s" % name):
+            self._ensure_namespace()
+            for item in self._list_secrets(selector):
+                metadata = item["metadata"]
+                if (metadata.get("annotations") or {}).get(INSTALLATION) != name:
+                    continue  # a hashed label shared with another name: not this installation
+                data = item.get("data") or {}
+                if metadata["labels"][RECORD] == "claim":
+                    claims.append(json.loads(_decode(data["claim.json"])))
+                else:
+                    results.append(json.loads(_decode(data["result.json"])))
+            return Installation(name, claims, results)
+
+    def installation_names(self):
+        selector = "%s=%s,%s=claim" % (MANAGED_BY, MANAGER, RECORD)
+        with self._api("list installations"):
+            self._ensure_namespace()
+            names = {(item["metadata"].get("annotations") or {}).get(INSTALLATION)
+                     for item in self._list_secrets(selector)}
+        return sorted(name for name in names if is_installation_name(name))
+
+    def write_claim(self, claim, sensitive_parameters):
+        name = check_installation_name(claim["installation"])
+        with self._api("write a claim of installation %s" % name):
+            self._ensure_namespace()
+            ids = {CLAIM_ID: claim["id"]}
+            secrets = []
+            if sensitive_parameters:
+                secrets.append(self._record(name, "parameters", claim["id"], "sensitive-parameters",
+                                            {"parameters.json": _dump(sensitive_parameters)}, ids))
+            secrets.append(self._record(name, "claim", claim["id"], "claim", {"claim.json": _dump(claim)}, ids))
+            self._write(name, secrets)
+
+    def write_result(self, installation, result, outputs, sensitive_outputs):
+        check_installation_name(installation)
+        with self._api("write a result of installation %s" % installation):
+            self._ensure_namespace()
+            ids = {CLAIM_ID: result["claimId"], RESULT_ID: result["id"]}
+            plain, sensitive = {}, {}
+            for output, value in outputs.items():
+                if not is_installation_name(output):
+                    raise _Refused("output name %r cannot be a Secret key" % (output,))
+                (sensitive if output in sensitive_outputs else plain)[output] = value
+            secrets = []
+            if plain:
+                secrets.append(self._record(installation, "outputs", result["id"], "outputs", plain, ids))
+            if sensitive:
+                secrets.append(self._record(installation, "sensitive-outputs", result["id"], "sensitive-outputs",
+                                            sensitive, ids))
+            # The result goes last: once it is visible, so are its outputs.
+            secrets.append(self._record(installation, "result", result["id"], "result",
+                                        {"result.json": _dump(result)}, ids))
+            self._write(installation, secrets)
+
+    def sensitive_parameters(self, installation, claim_id):
+        check_installation_name(installation)
+        with self._api("read the sensitive parameters of installation %s" % installation):
+            self._ensure_namespace()
+            secret = self._own_secret(installation, record_name("parameters", claim_id))
+            if secret is None:
+                return {}
+            return json.loads(_decode((secret.get("data") or {})["parameters.json"]))
+
+    def output_values(self, installation, result_id):
+        check_installation_name(installation)
+        values = {}
+        with self._api("read the outputs of installation %s" % installation):
+            self._ensure_namespace()
+            for kind in ("outputs", "sensitive-outputs"):
+                secret = self._own_secret(installation, record_name(kind, result_id))
+                for output, value in ((secret or {}).get("data") or {}).items():
+                    values[output] = _decode(value)
+        return values
+
+    def fingerprint_key(self):
+        with self._api("read its fingerprint key"):
+            self._ensure_namespace()
+            secret = self._get("secrets", FINGERPRINT_KEY)
+            if secret is None:
+                labels = {MANAGED_BY: MANAGER, RECORD: "fingerprint-key"}
+                # None (409): another run created it first; everyone uses the one stored.
+                secret = self._create("secrets", self._secret(FINGERPRINT_KEY, labels, {}, {"key": os.urandom(32)}))
+                secret = secret or self._get("secrets", FINGERPRINT_KEY)
+            key = _decode(((secret or {}).get("data") or {}).get("key"))
+            if len(key) < 32:
+                raise _Refused("Secret %s holds no key of at least 32 bytes" % FINGERPRINT_KEY)
+            return key
+
+    # -- the lock ---------------------------------------------------------------------------
+
+    def _lease(self, installation, spec, resource_version=None):
+        metadata = {"name": lease_name(installation),
+                    "labels": {MANAGED_BY: MANAGER, INSTALLATION: label_value(installation), RECORD: "lock"},
+                    "annotations": {INSTALLATION: installation}}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+
+    def _holder_of(self, lease):
+        """Who holds a Lease: None when it has no holder or the holder let its lease expire."""
+        spec = (lease or {}).get("spec") or {}
+        if not spec.get("holderIdentity"):
+            return None
+        renewed = _parse_time(spec.get("renewTime") or spec.get("acquireTime"))
+        duration = spec.get("leaseDurationSeconds") or self.lease_seconds
+        if renewed is None or renewed + datetime.timedelta(seconds=duration) < _now():
+            return None
+        return _holder(spec["holderIdentity"])
+
+    def _try_acquire(self, installation, holder):
+        """One attempt: (_Held, None) when won, else (None, the holder, or None after a lost race)."""
+        current = self._get("leases", lease_name(installation))
+        now = _micro_time(_now())
+        spec = {"holderIdentity": holder, "leaseDurationSeconds": self.lease_seconds,
+                "acquireTime": now, "renewTime": now, "leaseTransitions": 0}
+        if current is None:
+            stored = self._create("leases", self._lease(installation, spec))
+        else:
+            owner = self._holder_of(current)
+            if owner is not None:
+                return None, owner
+            # Free or expired: take it over, conditional on the version read (409: another run was faster).
+            previous = current.get("spec") or {}
+            transitions = previous.get("leaseTransitions") or 0
+            spec["leaseTransitions"] = transitions + 1 if previous.get("holderIdentity") else transitions
+            stored = self._replace("leases", self._lease(installation, spec, current["metadata"]["resourceVersion"]))
+        return (_Held(installation, holder, stored), None) if stored else (None, None)
+
+    def _renew(self, held):
+        """LeaseKeeper's call: move renewTime on, conditional on this holder's last write."""
+        if held.lost:
+            return  # reported once; LeaseKeeper keeps that error
+        doing = "renew the lock of installation %s" % held.installation
+        with self._api(doing):
+            for attempt in (1, 2):
+                spec = dict(held.lease.get("spec") or {}, renewTime=_micro_time(_now()))
+                stored = self._replace("leases", self._lease(held.installation, spec,
+                                                             held.lease["metadata"]["resourceVersion"]))
+                if stored is not None:
+                    held.lease = stored
+                    return
+                current = self._get("leases", lease_name(held.installation))
+                if attempt == 1 and current and (current.get("spec") or {}).get("holderIdentity") == held.holder:
+                    held.lease = current  # our earlier renewal went through but its answer was lost
+                    continue
+                owner = self._holder_of(current)
+                held.lost = "it lost the lock of installation %s to %s" % (
+                    held.installation, describe_holder(owner) if owner else "an operator who broke it")
+                raise self._error(doing, held.lost)
+
+    def _free(self, installation, lease):
+        """Replace ``lease`` by one without a holder; None when it changed meanwhile (409)."""
+        spec = {"leaseDurationSeconds": self.lease_seconds,
+                "leaseTransitions": (lease.get("spec") or {}).get("leaseTransitions") or 0}
+        return self._replace("leases", self._lease(installation, spec, lease["metadata"]["resourceVersion"]))
+
+    def _release(self, held):
+        """Clear the holder, so that the next run need not wait for the lease to expire. Errors are
+        ignored: an unreleased lease expires on its own."""
+        if held.lost:
+            return
+        try:
+            self._free(held.installation, held.lease)
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
+
+    @contextlib.contextmanager
+    def lock(self, name, timeout):
+        check_installation_name(name)
+        holder = _holder_identity()
+        deadline = time.monotonic() + max(0, timeout)
+        pause = 0.05
+        with self._api("lock installation %s" % name):
+            self._ensure_namespace()
+            while True:
+                held, owner = self._try_acquire(name, holder)
+                if held is not None:
+                    break
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        "installation %s is locked by %s; gave up after waiting %s seconds (raise lock_timeout "
+                        "to wait longer)." % (name, describe_holder(owner or self.lock_holder(name)), timeout)
+                    )
+                time.sleep(max(0.01, min(pause, deadline - time.monotonic())))
+                pause = min(pause * 2, 1.0)
+        with self._held_lock:
+            self._held[name] = held
+        try:
+            with LeaseKeeper(lambda: self._renew(held), self.lease_seconds / 3.0):
+                yield
+        finally:
+            with self._held_lock:
+                self._held.pop(name, None)
+            self._release(held)
+
+    def lock_holder(self, name):
+        check_installation_name(name)
+        with self._api("read the lock of installation %s" % name):
+            self._ensure_namespace()
+            return self._holder_of(self._get("leases", lease_name(name)))
+
+    def break_lock(self, name):
+        """Clear the Lease's holder (conditional on the version read); returns who held it, if anyone did.
+
+        The Lease is cleared rather than deleted: a holder that is still alive then finds it changed
+        (409) and knows it lost the lock, where an update of a deleted Lease would quietly create it
+        again (Leases allow create-on-update)."""
+        check_installation_name(name)
+        with self._api("break the lock of installation %s" % name):
+            self._ensure_namespace()
+            for attempt in range(5):
+                lease = self._get("leases", lease_name(name))
+                if lease is None or not (lease.get("spec") or {}).get("holderIdentity"):
+                    return None
+                owner = self._holder_of(lease)
+                if self._free(name, lease) is not None:
+                    return owner
+            raise _Refused("its Lease %s kept changing while it was being cleared" % lease_name(name))
+
+
+def _configuration(client, config, options):
+    """host (+ api_key), else the kubeconfig option (+ context), else the pod's service account, else
+    ~/.kube/config; then ca_cert and validate_certs. A Configuration of its own, never the SDK's default."""
+    configuration = client.Configuration()
+    configuration.retries = 1
+    if options.get("host"):
+        configuration.host = options["host"]
+        if options.get("api_key"):
+            configuration.api_key = {"authorization": "Bearer " + options["api_key"]}
+    elif options.get("kubeconfig"):
+        _load_kubeconfig(config, configuration, options["kubeconfig"], options.get("context"))
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK's loader raises is one sentence
+            raise ClaimStoreError("the kubernetes claim store could not use the pod's service account: %s."
+                                  % str(exc).rstrip(".")) from exc
+    elif os.path.exists(os.path.expanduser("~/.kube/config")):
+        _load_kubeconfig(config, configuration, os.path.expanduser("~/.kube/config"), options.get("context"))
+    else:
+        raise ClaimStoreError(
+            "the kubernetes claim store has no cluster to talk to: set claim_store.kubeconfig (K8S_AUTH_KUBECONFIG "
+            "or KUBECONFIG), or claim_store.host and api_key (K8S_AUTH_HOST, K8S_AUTH_API_KEY), or run it in a pod "
+            "with a service account."
+        )
+    configuration.host = configuration.host.rstrip("/")
+    if options.get("ca_cert"):
+        configuration.ssl_ca_cert = options["ca_cert"]
+    if options.get("validate_certs") is not None:
+        configuration.verify_ssl = bool(options["validate_certs"])
+    return configuration
+
+
+def _load_kubeconfig(config, configuration, path, context):
+    try:
+        config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
+                                persist_config=False)
+    except Exception as exc:  # noqa: BLE001 - missing file, bad YAML, unknown context...: one sentence
+        raise ClaimStoreError("the kubernetes claim store could not load kubeconfig %s%s: %s."
+                              % (path, " (context %s)" % context if context else "",
+                                 str(exc).strip().rstrip(".") or type(exc).__name__)) from exc
