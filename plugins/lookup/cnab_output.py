@@ -8,7 +8,7 @@ version_added: 0.1.0
 description:
   - Returns, for each installation named in the terms, a dict of its latest output values, read from any claim store.
   - Sensitive (C(writeOnly)) outputs are masked unless O(reveal_sensitive=true).
-  - Runs on the controller: the claim store must be reachable from it.
+  - Runs on the controller, so the claim store must be reachable from it.
 options:
   _terms:
     description: Installation names.

@@ -44,3 +44,11 @@ def test_every_module_is_in_the_action_group():
     for module in set(MODULES) - {"cnab_claim_copy"}:
         assert "    - %s\n" % module in text, module
     assert "cnab_claim_copy" not in text
+
+
+def test_ansible_doc_renders_the_lookup_plugin(installed):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=installed)
+    doc = subprocess.run([os.path.join(BIN, "ansible-doc"), "-t", "lookup", "cnab.runtime.cnab_output"], env=env,
+                         capture_output=True, text=True, check=False)
+    assert doc.returncode == 0, doc.stderr
+    assert "EXAMPLES:" in doc.stdout and "RETURN VALUES:" in doc.stdout
