@@ -5,6 +5,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+from stores import BACKENDS, options_for
 from support import HELLO, SLEEPER, wait_for_container
 
 
@@ -65,16 +67,21 @@ def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible):
     assert again["outputs"] == {"progress": "written-before-sleep\n"}
 
 
-def test_run_killed_mid_action_is_recorded_unknown_by_the_next_run(ansible):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_run_killed_mid_action_is_recorded_unknown_by_the_next_run(ansible, tmp_path, backend):
+    """kill -9 of the holder: the next run takes over (remote stores: once the lease expired)."""
+    store = options_for(backend, tmp_path)
     run = ansible.adhoc_process("cnab_install", {"installation": "killed", "bundle": SLEEPER,
-                                                 "parameters": {"sleep": 60}})
+                                                 "parameters": {"sleep": 60}, "claim_store": store})
     wait_for_container("killed")
     for pid in _module_pids("killed"):
         os.kill(pid, signal.SIGKILL)
     run.communicate(timeout=60)
-    again, raw = ansible.adhoc("cnab_install", {"installation": "killed", "bundle": SLEEPER, "lock_timeout": 5})
+    again, raw = ansible.adhoc("cnab_install", {"installation": "killed", "bundle": SLEEPER, "lock_timeout": 60,
+                                                "claim_store": store})
     assert again["changed"] and again["result"]["status"] == "succeeded", raw
-    info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "killed", "history": True})
+    info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "killed", "history": True,
+                                                      "claim_store": store})
     first = info["installation"]["history"][0]["results"]
     assert [r["status"] for r in first] == ["running", "unknown"]
     assert "stopped and removed" in first[-1]["message"]  # the dead run's container did not run on

@@ -2,15 +2,20 @@
 
 import re
 
+import pytest
+from stores import BACKENDS, options_for
 from support import HELLO, HERE, SHOWCASE, store_files
 
 SECRET_PARAMETER = "canary-admin-pw-3141"
 SECRET_CREDENTIAL = "canary-token-2718"
 
 
-def test_lifecycle_playbook_four_steps_for_every_module(ansible):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lifecycle_playbook_four_steps_for_every_module(ansible, tmp_path, backend):
+    """The same playbook on every claim store; only claim_store changes."""
+    store = options_for(backend, tmp_path) if backend != "local" else {"backend": "local", "path": ansible.home}
     run = ansible.playbook(HERE + "/playbooks/lifecycle.yml", "-vvv", extra_vars={
-        "hello_bundle": HELLO, "showcase_bundle": SHOWCASE,
+        "hello_bundle": HELLO, "showcase_bundle": SHOWCASE, "store": store,
         "admin_password": SECRET_PARAMETER, "api_token": SECRET_CREDENTIAL})
     assert run.returncode == 0, run.stdout + run.stderr
     assert re.search(r"localhost\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", run.stdout)
