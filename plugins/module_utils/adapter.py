@@ -206,3 +206,23 @@ def run_claim_copy_module():
     except CnabError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=bool(copied), copied=copied)
+
+
+def run_claim_store_module():
+    # The action modules' options are accepted, as by cnab_claim_info, for the group's module_defaults.
+    spec = copy.deepcopy(ACTION_ARGS)
+    spec.update(
+        state=dict(type="str", default="present", choices=["present"]),
+        service_account=dict(type="str", default="cnab-claims"),
+        create_namespace=dict(type="bool", default=True),
+    )
+    module = CnabModule(argument_spec=spec, supports_check_mode=True)
+    from ansible_collections.cnab.runtime.plugins.module_utils.claims.setup import prepare_store
+
+    params = module.params
+    try:
+        report = prepare_store(params["claim_store"], params["service_account"], params["create_namespace"],
+                               module.check_mode)
+    except CnabError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=bool(report["created"] or report["updated"]), **report)

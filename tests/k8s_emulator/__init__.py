@@ -1,8 +1,10 @@
 """A small Kubernetes API emulator for the claim-store tests (never shipped).
 
-It answers like the real API server for what ``claims/kubernetes.py`` uses: namespaces,
-Secrets and coordination.k8s.io/v1 Leases with resourceVersion preconditions, label
-selectors, pagination and the server's Status errors. See docs/kubernetes-emulator.md.
+It answers like the real API server for what ``claims/kubernetes.py`` and
+``claims/setup.py`` use: namespaces, Secrets, coordination.k8s.io/v1 Leases, and the
+ServiceAccounts, Roles and RoleBindings the cnab_claims role creates, with resourceVersion
+preconditions, label selectors, pagination and the server's Status errors. It stores RBAC
+objects but does not enforce them. See docs/kubernetes-emulator.md.
 """
 
 from .cluster import ApiError, Cluster

@@ -1,4 +1,5 @@
-"""The emulator's in-memory API objects: namespaces, Secrets and Leases.
+"""The emulator's in-memory API objects: namespaces, Secrets, Leases, and the ServiceAccounts,
+Roles and RoleBindings that ``cnab.runtime.cnab_claim_store`` creates for the store.
 
 Everything the HTTP layer does goes through ``Cluster``, under one lock, so each
 request is atomic as it is in the API server (etcd transactions). Objects are plain
@@ -98,7 +99,8 @@ class Resource:
 
 def _cause_reason(message):
     for prefix, reason in (("Required value", "FieldValueRequired"), ("Too long", "FieldValueTooLong"),
-                           ("Forbidden", "FieldValueForbidden"), ("Invalid value", "FieldValueInvalid")):
+                           ("Forbidden", "FieldValueForbidden"), ("Invalid value", "FieldValueInvalid"),
+                           ("Unsupported value", "FieldValueNotSupported")):
         if message.startswith(prefix):
             return reason
     return "FieldValueInvalid"
@@ -197,12 +199,173 @@ def _namespace_causes(namespace, extra, old):
     return validation.namespace_causes(namespace)
 
 
+# -- ServiceAccounts (v1) and RBAC (rbac.authorization.k8s.io/v1) ----------------------------------
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+_RULE_FIELDS = ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs")
+
+
+def _expect_list(value, field, element=str):
+    """A JSON array (of ``element``), as Go's decoder takes a slice; None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise bad_request("json: cannot unmarshal %s into Go struct field %s of type []%s"
+                          % (type(value).__name__, field, "string" if element is str else "struct"))
+    for item in value:
+        if not isinstance(item, element) or isinstance(item, bool):
+            raise bad_request("json: cannot unmarshal %s into Go struct field %s of type %s"
+                              % (type(item).__name__, field, "string" if element is str else "struct"))
+    return value
+
+
+def _strings_of(given, fields, kind):
+    """The string fields of a small struct (a subject, a roleRef, an object reference), empty ones left out."""
+    given = _expect(given, dict, kind) or {}
+    return {field: _expect(given[field], str, "%s.%s" % (kind, field)) for field in fields if given.get(field)}
+
+
+def _rbac_name_errors(name):
+    """ValidateRBACName (path.IsValidPathSegmentName): Roles and RoleBindings take any path segment."""
+    if name in (".", ".."):
+        return ["may not be '%s'" % name]
+    return ["may not contain '%s'" % bad for bad in ("/", "%") if bad in name]
+
+
+def _unsupported(value, supported):
+    return 'Unsupported value: "%s": supported values: %s' % (value, ", ".join('"%s"' % s for s in supported))
+
+
+def _policy_rule_causes(rule, path, namespaced):
+    """ValidatePolicyRule."""
+    causes = []
+    if not rule.get("verbs"):
+        causes.append((path + ".verbs", "Required value: verbs must contain at least one value"))
+    if rule.get("nonResourceURLs"):
+        urls = json.dumps(rule["nonResourceURLs"])
+        if namespaced:
+            causes.append((path + ".nonResourceURLs",
+                           "Invalid value: %s: namespaced rules cannot apply to non-resource URLs" % urls))
+        if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+            causes.append((path + ".nonResourceURLs",
+                           "Invalid value: %s: rules cannot apply to both regular resources and non-resource URLs"
+                           % urls))
+        return causes
+    if not rule.get("apiGroups"):
+        causes.append((path + ".apiGroups", "Required value: resource rules must supply at least one api group"))
+    if not rule.get("resources"):
+        causes.append((path + ".resources", "Required value: resource rules must supply at least one resource"))
+    return causes
+
+
+def _role_ref_causes(role_ref):
+    causes = []
+    if role_ref["apiGroup"] != RBAC_GROUP:
+        causes.append(("roleRef.apiGroup", _unsupported(role_ref["apiGroup"], [RBAC_GROUP])))
+    if role_ref["kind"] not in ("Role", "ClusterRole"):
+        causes.append(("roleRef.kind", _unsupported(role_ref["kind"], ["Role", "ClusterRole"])))
+    if not role_ref["name"]:
+        causes.append(("roleRef.name", "Required value"))
+    for text in _rbac_name_errors(role_ref["name"]) if role_ref["name"] else ():
+        causes.append(("roleRef.name", validation.invalid(role_ref["name"], text)))
+    return causes
+
+
+def _subject_causes(subject, path):
+    """ValidateRoleBindingSubject of a RoleBinding (namespaced: a ServiceAccount's namespace may be left out)."""
+    causes = []
+    name, kind, group = subject.get("name", ""), subject.get("kind", ""), subject.get("apiGroup", "")
+    if not name:
+        causes.append((path + ".name", "Required value"))
+    if kind == "ServiceAccount":
+        for text in validation.subdomain_errors(name) if name else ():
+            causes.append((path + ".name", validation.invalid(name, text)))
+        if group:
+            causes.append((path + ".apiGroup", _unsupported(group, [""])))
+    elif kind in ("User", "Group"):
+        if group != RBAC_GROUP:
+            causes.append((path + ".apiGroup", _unsupported(group, [RBAC_GROUP])))
+    else:
+        causes.append((path + ".kind", _unsupported(kind, ["ServiceAccount", "User", "Group"])))
+    return causes
+
+
+def _prepare_service_account(body):
+    account = {}
+    for field in ("secrets", "imagePullSecrets"):
+        references = [_strings_of(ref, ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion",
+                                        "fieldPath") if field == "secrets" else ("name",), "ServiceAccount." + field)
+                      for ref in _expect_list(body.get(field), "ServiceAccount." + field, dict) or []]
+        if references:
+            account[field] = references
+    if body.get("automountServiceAccountToken") is not None:
+        account["automountServiceAccountToken"] = _expect(body["automountServiceAccountToken"], bool,
+                                                          "ServiceAccount.automountServiceAccountToken")
+    return account, None
+
+
+def _service_account_causes(account, extra, old):
+    return validation.object_meta_causes(account["metadata"], validation.subdomain_errors)
+
+
+def _prepare_role(body):
+    rules = []
+    for given in _expect_list(body.get("rules"), "Role.rules", dict) or []:
+        rule = {}
+        for field in _RULE_FIELDS:
+            values = _expect_list(given.get(field), "PolicyRule." + field)
+            if values:  # Go omits empty slices (omitempty)
+                rule[field] = list(values)
+        rules.append(rule)
+    return {"rules": rules or None}, None  # Role.rules has no omitempty: an empty Role answers "rules": null
+
+
+def _role_causes(role, extra, old):
+    causes = validation.object_meta_causes(role["metadata"], _rbac_name_errors)
+    for index, rule in enumerate(role.get("rules") or []):
+        causes.extend(_policy_rule_causes(rule, "rules[%d]" % index, namespaced=True))
+    return causes
+
+
+def _prepare_role_binding(body):
+    subjects = []
+    for given in _expect_list(body.get("subjects"), "RoleBinding.subjects", dict) or []:
+        subject = _strings_of(given, ("kind", "apiGroup", "name", "namespace"), "Subject")
+        if not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = RBAC_GROUP  # SetDefaults_Subject
+        subjects.append(subject)
+    role_ref = _strings_of(body.get("roleRef"), ("apiGroup", "kind", "name"), "RoleRef")
+    role_ref.setdefault("apiGroup", RBAC_GROUP)  # SetDefaults_RoleBinding
+    binding = {"roleRef": {"apiGroup": role_ref["apiGroup"], "kind": role_ref.get("kind", ""),
+                           "name": role_ref.get("name", "")}}
+    if subjects:
+        binding["subjects"] = subjects
+    return binding, None
+
+
+def _role_binding_causes(binding, extra, old):
+    causes = validation.object_meta_causes(binding["metadata"], _rbac_name_errors)
+    causes.extend(_role_ref_causes(binding["roleRef"]))
+    for index, subject in enumerate(binding.get("subjects") or []):
+        causes.extend(_subject_causes(subject, "subjects[%d]" % index))
+    if old is not None and old["roleRef"] != binding["roleRef"]:
+        causes.append(("roleRef", "Invalid value: %s: cannot change roleRef"
+                       % json.dumps(binding["roleRef"], sort_keys=True)))
+    return causes
+
+
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", False, _prepare_namespace, _namespace_causes,
                       fields=("status.phase",))
 SECRETS = Resource("", "v1", "secrets", "Secret", True, _prepare_secret, _secret_causes, fields=("type",))
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease", True, _prepare_lease, _lease_causes,
                   create_on_update=True, unconditional_update=False)
-RESOURCES = (NAMESPACES, SECRETS, LEASES)
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount", True, _prepare_service_account,
+                            _service_account_causes)
+# The RBAC registry strategies allow create-on-update (for bootstrap reconciliation) and unconditional updates.
+ROLES = Resource(RBAC_GROUP, "v1", "roles", "Role", True, _prepare_role, _role_causes, create_on_update=True)
+ROLE_BINDINGS = Resource(RBAC_GROUP, "v1", "rolebindings", "RoleBinding", True, _prepare_role_binding,
+                         _role_binding_causes, create_on_update=True)
+RESOURCES = (NAMESPACES, SECRETS, LEASES, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS)
 
 
 def _field_values(obj):

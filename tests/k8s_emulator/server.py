@@ -15,7 +15,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .cluster import LEASES, NAMESPACES, SECRETS, ApiError, Cluster, bad_request
+from .cluster import (
+    LEASES,
+    NAMESPACES,
+    RBAC_GROUP,
+    ROLE_BINDINGS,
+    ROLES,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    ApiError,
+    Cluster,
+    bad_request,
+)
 
 MAX_BODY = 3 * 1024 * 1024  # the API server's request body limit
 VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-cnab-emulator", "gitCommit": "emulator",
@@ -25,7 +36,7 @@ VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-cnab-emulator", "
 _NAMESPACED = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/v1)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)"
                          r"(?:/(?P<name>[^/]+))?$")
 _CLUSTER = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/v1)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
-_BY_PATH = {(r.group, r.plural): r for r in (NAMESPACES, SECRETS, LEASES)}
+_BY_PATH = {(r.group, r.plural): r for r in (NAMESPACES, SECRETS, LEASES, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS)}
 
 
 def _resource_list(group_version, resources):
@@ -35,19 +46,21 @@ def _resource_list(group_version, resources):
                           for r in resources]}
 
 
+def _group(name):
+    return {"name": name, "versions": [{"groupVersion": name + "/v1", "version": "v1"}],
+            "preferredVersion": {"groupVersion": name + "/v1", "version": "v1"}}
+
+
 DISCOVERY = {
     "/api": {"kind": "APIVersions", "versions": ["v1"],
              "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]},
-    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
-        "name": "coordination.k8s.io",
-        "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
-        "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}}]},
-    "/apis/coordination.k8s.io": {
-        "kind": "APIGroup", "apiVersion": "v1", "name": "coordination.k8s.io",
-        "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
-        "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"}},
-    "/api/v1": _resource_list("v1", (NAMESPACES, SECRETS)),
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1",
+              "groups": [_group("coordination.k8s.io"), _group(RBAC_GROUP)]},
+    "/apis/coordination.k8s.io": dict(_group("coordination.k8s.io"), kind="APIGroup", apiVersion="v1"),
+    "/apis/" + RBAC_GROUP: dict(_group(RBAC_GROUP), kind="APIGroup", apiVersion="v1"),
+    "/api/v1": _resource_list("v1", (NAMESPACES, SECRETS, SERVICE_ACCOUNTS)),
     "/apis/coordination.k8s.io/v1": _resource_list("coordination.k8s.io/v1", (LEASES,)),
+    "/apis/%s/v1" % RBAC_GROUP: _resource_list(RBAC_GROUP + "/v1", (ROLES, ROLE_BINDINGS)),
     "/version": VERSION,
 }
 _OPEN_PATHS = ("/version", "/healthz", "/livez", "/readyz")
