@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.append(REPO)
+sys.path.append(os.path.join(REPO, "tests", "integration"))  # the test helpers that start the services
 ROOT = tempfile.mkdtemp(prefix="cnab-bench-colls-")
 os.makedirs(os.path.join(ROOT, "ansible_collections", "cnab"))
 os.symlink(REPO, os.path.join(ROOT, "ansible_collections", "cnab", "runtime"))
