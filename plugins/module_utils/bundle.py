@@ -79,7 +79,10 @@ class Bundle:
 
     @property
     def custom_actions(self):
-        return self.document.get("actions") or {}
+        actions = self.document.get("actions")
+        if actions is not None and not isinstance(actions, dict):
+            self.validate()  # not an object: let validation say so in its words
+        return actions or {}
 
     def validate(self):
         # Lazy: the schema and jsonschema are only needed when something will run.

@@ -12,7 +12,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils import lookup
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK, load_bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
-    ActionError,
     BundleError,
     BundleValidationError,
     ClaimStoreError,
@@ -188,8 +187,9 @@ MALFORMED = {
     "definition is a boolean, value given": (
         dict(MINIMAL, definitions={"d": True}, parameters={"p": {"definition": "d", "destination": {"env": "P"}}}),
         {"intent": "install", "parameters": {"p": "x"}}, BundleValidationError),
-    # An empty list reads as "no custom actions": the action is unknown (not a BundleError, but typed).
-    "actions is an empty list": (dict(MINIMAL, actions=[]), {"intent": "action", "action": "rotate"}, ActionError),
+    # A list where an object belongs is a schema error, even when empty.
+    "actions is an empty list": (dict(MINIMAL, actions=[]), {"intent": "action", "action": "rotate"},
+                                 BundleValidationError),
     "actions is a list": (dict(MINIMAL, actions=["rotate"]), {"intent": "action", "action": "rotate"},
                           BundleValidationError),
     "action is a string": (dict(MINIMAL, actions={"rotate": "yes"}), {"intent": "action", "action": "rotate"},
