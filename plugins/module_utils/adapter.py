@@ -140,12 +140,11 @@ def run_action_module(intent, extra=None, required=("installation",)):
 def run_claim_info_module():
     # The action modules' options are accepted (and ignored) so that module_defaults set for
     # group/cnab.runtime.cnab apply to every module of the group, as Ansible requires.
-    spec = copy.deepcopy(ACTION_ARGS)
-    spec.update(
+    spec = _spec(dict(
         name_pattern=dict(type="str"),
         status=dict(type="str", choices=["installed", "uninstalled", "failed", "running", "unknown"]),
         history=dict(type="bool", default=False),
-    )
+    ), required=())
     module = CnabModule(
         argument_spec=spec,
         mutually_exclusive=[("installation", "name_pattern"), ("installation", "status")],
@@ -210,12 +209,11 @@ def run_claim_copy_module():
 
 def run_claim_store_module():
     # The action modules' options are accepted, as by cnab_claim_info, for the group's module_defaults.
-    spec = copy.deepcopy(ACTION_ARGS)
-    spec.update(
+    spec = _spec(dict(
         state=dict(type="str", default="present", choices=["present"]),
         service_account=dict(type="str", default="cnab-claims"),
         create_namespace=dict(type="bool", default=True),
-    )
+    ), required=())
     module = CnabModule(argument_spec=spec, supports_check_mode=True)
     from ansible_collections.cnab.runtime.plugins.module_utils.claims.setup import prepare_store
 

@@ -20,6 +20,7 @@ module payload, and only runs that use this backend need them.
 import contextlib
 import json
 import os
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -107,6 +108,8 @@ def _reason(exc):
     line = message.strip().splitlines()[0].strip()
     if line.startswith("<") and ">: " in line:  # "<urllib3...Connection object at 0x..>: Failed to ..."
         line = line.split(">: ", 1)[1]
+    # A URL in the message may carry a SAS token; its signature is a secret.
+    line = re.sub(r"([?&]sig=)[^&\s'\"]+", r"\1********", line)
     return line.rstrip(".")
 
 
