@@ -23,6 +23,7 @@ help:
 	@echo "make lint    ruff + ansible-lint"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
+	@echo "make ee      build context of the AWX execution environment in build/ee (scripts/build-ee.sh)"
 
 setup:
 	@scripts/setup.sh
@@ -48,6 +49,10 @@ sanity: setup
 
 bench: setup docker
 	python benchmarks/install_overhead.py
+
+.PHONY: ee
+ee: setup
+	scripts/build-ee.sh
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache examples/*/busybox

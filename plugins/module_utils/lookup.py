@@ -41,6 +41,8 @@ def describe_installation(store, name, history=False, reveal=False):
     if not installation.exists:
         return {"name": name, "exists": False, "status": model.STATUS_UNKNOWN}
     current = installation.last_successful_modifying or installation.last_modifying
+    bundle = Bundle(current["bundle"])
+    outputs = latest_outputs(store, installation)
     info = {
         "name": name,
         "exists": True,
@@ -48,7 +50,8 @@ def describe_installation(store, name, history=False, reveal=False):
         "revision": installation.current_revision,
         "bundle": claim_summary(current)["bundle"],
         "parameters": recorded_parameters(current),
-        "outputs": render_outputs(Bundle(current["bundle"]), latest_outputs(store, installation), reveal),
+        "outputs": render_outputs(bundle, outputs, reveal),
+        "sensitive_outputs": sorted(n for n in outputs if bundle.is_sensitive_output(n)),
         "last_action": _last_action(installation),
         "lock_holder": store.lock_holder(name),
     }

@@ -98,6 +98,14 @@ installation:
       description: Latest value of every output; sensitive values masked unless O(reveal_sensitive=true).
       type: dict
       returned: when it exists
+    sensitive_outputs:
+      description:
+        - Names of the outputs in RV(installation.outputs) that the bundle declares sensitive (C(writeOnly)),
+          for example to publish only the others with M(ansible.builtin.set_stats).
+      type: list
+      elements: str
+      returned: when it exists
+      sample: [admin_secret]
     last_action:
       description: Action, claim id, status and message of the newest claim.
       type: dict
