@@ -48,6 +48,7 @@ sanity: setup
 
 bench: setup docker
 	python benchmarks/install_overhead.py
+	python benchmarks/kubernetes_driver.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache examples/*/busybox
