@@ -49,6 +49,7 @@ sanity: setup
 
 bench: setup docker
 	python benchmarks/install_overhead.py
+	python benchmarks/kubernetes_driver.py
 
 .PHONY: ee
 ee: setup

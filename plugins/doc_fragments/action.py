@@ -23,9 +23,14 @@ options:
   driver:
     description:
       - Driver that runs the invocation image. Falls back to E(CNAB_DRIVER).
+      - V(docker) runs it on a Docker engine, V(kubernetes) as a Job on a Kubernetes cluster reached from
+        wherever the module runs (see the C(driver_options) of each).
+      - Any other name is a driver plugin - a Python driver registered under that name in the entry point group
+        C(cnab.runtime.drivers), else the executable C(cnab-<name>) on E(PATH), which speaks the contract of
+        cnab-go's command driver (the operation as JSON on stdin, outputs written under E(CNAB_OUTPUT_DIR), exit
+        status as the result). See C(docs/drivers.md).
     type: str
     default: docker
-    choices: [docker]
   driver_options:
     description: Settings of the driver.
     type: dict
@@ -67,8 +72,85 @@ options:
       timeout:
         description:
           - Seconds the invocation image may run before it is stopped and the action fails.
-            Unlimited when unset. Falls back to E(CNAB_DRIVER_TIMEOUT).
+            Unlimited when unset (V(kubernetes) - 3600, its Job's C(activeDeadlineSeconds)).
+            Falls back to E(CNAB_DRIVER_TIMEOUT).
         type: int
+      namespace:
+        description:
+          - V(kubernetes) - namespace of the Jobs and Secrets of runs. It must exist (role C(cnab.runtime.cnab_driver)
+            creates it). Falls back to E(CNAB_DRIVER_NAMESPACE).
+        type: str
+        default: cnab
+      kubeconfig:
+        description:
+          - V(kubernetes) - kubeconfig file. Falls back to E(K8S_AUTH_KUBECONFIG), then E(KUBECONFIG), then the
+            in-cluster service account, then C(~/.kube/config).
+        type: path
+      context:
+        description: V(kubernetes) - kubeconfig context. Falls back to E(K8S_AUTH_CONTEXT).
+        type: str
+      host:
+        description:
+          - V(kubernetes) - API server URL, used with O(driver_options.api_key) instead of a kubeconfig.
+            Falls back to E(K8S_AUTH_HOST).
+        type: str
+      api_key:
+        description: V(kubernetes) - bearer token for O(driver_options.host). Falls back to E(K8S_AUTH_API_KEY).
+        type: str
+      ca_cert:
+        description: V(kubernetes) - CA certificate of the API server. Falls back to E(K8S_AUTH_SSL_CA_CERT).
+        type: path
+      validate_certs:
+        description: V(kubernetes) - verify the API server's certificate. Falls back to E(K8S_AUTH_VERIFY_SSL).
+        type: bool
+      service_account:
+        description:
+          - V(kubernetes) - ServiceAccount the invocation pod runs as, with its token mounted. When unset the pod
+            gets no token at all. Falls back to E(CNAB_DRIVER_SERVICE_ACCOUNT).
+        type: str
+      image_pull_secrets:
+        description: V(kubernetes) - names of C(kubernetes.io/dockerconfigjson) Secrets the pod pulls images with.
+        type: list
+        elements: str
+      node_selector:
+        description: V(kubernetes) - node selector of the invocation pod.
+        type: dict
+      tolerations:
+        description: V(kubernetes) - tolerations of the invocation pod, as in a pod spec.
+        type: list
+        elements: dict
+      resources:
+        description: V(kubernetes) - C(requests) and C(limits) of the invocation container, as in a pod spec.
+        type: dict
+      labels:
+        description: V(kubernetes) - extra labels of the Job, its pod and its Secret.
+        type: dict
+      annotations:
+        description: V(kubernetes) - extra annotations of the Job, its pod and its Secret (C(cnab.io/) keys are reserved).
+        type: dict
+      keep_resources:
+        description:
+          - V(kubernetes) - keep the finished Job, its pod and its Secret for debugging instead of deleting them
+            (and set no C(ttlSecondsAfterFinished)). The Secret holds the credentials; delete the Job when done.
+        type: bool
+        default: false
+      ttl_seconds:
+        description:
+          - V(kubernetes) - C(ttlSecondsAfterFinished) of the Job - the cluster deletes the Job, its pod and its
+            Secret this long after it ended, even when the module that started it was killed.
+        type: int
+        default: 300
+      helper_image:
+        description:
+          - V(kubernetes) - image of the init container that copies the run's files from its Secret into writable
+            volumes and provides the shell that frames the outputs; it must hold a static C(/bin/busybox).
+            Defaults to C(docker.io/library/busybox:1.36.1). Falls back to E(CNAB_K8S_HELPER_IMAGE).
+        type: str
+      config:
+        description:
+          - Settings of a driver plugin. A C(cnab-<name>) executable gets them as environment variables, a Python
+            driver as C(options["config"]). Do not put secrets here; pass them through the plugin's environment.
+        type: dict
   lock_timeout:
     description:
       - Seconds to wait for another run on the same installation to release its lock before failing.
@@ -99,7 +181,8 @@ notes:
   - The installation is locked for the whole run; a concurrent run waits up to O(lock_timeout).
     SIGINT or SIGTERM stops the container, keeps its outputs and records the claim as C(canceled).
 requirements:
-  - docker (Python SDK)
+  - docker (Python SDK), for O(driver=docker)
+  - kubernetes (Python client), for O(driver=kubernetes)
   - jsonschema
   - rfc8785
   - python-ulid

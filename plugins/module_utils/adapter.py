@@ -44,7 +44,7 @@ ACTION_ARGS = dict(
     bundle=dict(type="str", fallback=(env_fallback, ["CNAB_BUNDLE"])),
     parameters=dict(type="dict"),
     credentials=dict(type="dict", no_log=True),
-    driver=dict(type="str", default="docker", choices=["docker"], fallback=(env_fallback, ["CNAB_DRIVER"])),
+    driver=dict(type="str", default="docker", fallback=(env_fallback, ["CNAB_DRIVER"])),
     driver_options=dict(
         type="dict",
         apply_defaults=True,
@@ -59,6 +59,26 @@ ACTION_ARGS = dict(
             stop_timeout=dict(type="int", default=10),
             timeout=dict(type="int", fallback=(env_fallback, ["CNAB_DRIVER_TIMEOUT"])),
             api_version=dict(type="str", fallback=(env_fallback, ["DOCKER_API_VERSION"])),
+            # kubernetes: the connection variables kubernetes.core users know, then the Job's settings
+            namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_DRIVER_NAMESPACE"])),
+            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
+            context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+            host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+            api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+            ca_cert=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+            validate_certs=dict(type="bool", fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+            service_account=dict(type="str", fallback=(env_fallback, ["CNAB_DRIVER_SERVICE_ACCOUNT"])),
+            image_pull_secrets=dict(type="list", elements="str", no_log=False),  # Secret names, not secrets
+            node_selector=dict(type="dict"),
+            tolerations=dict(type="list", elements="dict"),
+            resources=dict(type="dict"),
+            labels=dict(type="dict"),
+            annotations=dict(type="dict"),
+            keep_resources=dict(type="bool", default=False),
+            ttl_seconds=dict(type="int", default=300),
+            helper_image=dict(type="str", fallback=(env_fallback, ["CNAB_K8S_HELPER_IMAGE"])),
+            # plugin drivers (cnab-<name> executables, entry points)
+            config=dict(type="dict"),
         ),
     ),
     claim_store=CLAIM_STORE_SPEC,
@@ -221,6 +241,31 @@ def run_claim_store_module():
     try:
         report = prepare_store(params["claim_store"], params["service_account"], params["create_namespace"],
                                module.check_mode)
+    except CnabError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=bool(report["created"] or report["updated"]), **report)
+
+
+def run_driver_setup_module():
+    # The action modules' options are accepted, as by cnab_claim_store, for the group's module_defaults.
+    spec = _spec(dict(
+        state=dict(type="str", default="present", choices=["present"]),
+        service_account=dict(type="str", default="cnab-driver"),
+        create_namespace=dict(type="bool", default=True),
+        image_pull_secret=dict(type="str", default="cnab-registry", no_log=False),  # a Secret's name
+        registry=dict(type="dict", options=dict(
+            server=dict(type="str", required=True),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+        )),
+    ), required=())
+    module = CnabModule(argument_spec=spec, supports_check_mode=True)
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.setup import prepare_driver
+
+    params = module.params
+    try:
+        report = prepare_driver(params["driver_options"], params["service_account"], params["create_namespace"],
+                                params["registry"], params["image_pull_secret"], module.check_mode)
     except CnabError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)

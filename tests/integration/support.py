@@ -15,11 +15,13 @@ IMAGES = {
     os.path.join(REPO, "examples", "showcase"): "cnab-examples/showcase:1.0.0",
     os.path.join(HERE, "bundles", "sleeper"): "cnab-tests/sleeper:0.1.0",
     os.path.join(HERE, "bundles", "nonroot"): "cnab-tests/nonroot:0.1.0",
+    os.path.join(HERE, "bundles", "bigoutput"): "cnab-tests/bigoutput:0.1.0",
 }
 HELLO = os.path.join(REPO, "examples", "hello")
 SHOWCASE = os.path.join(REPO, "examples", "showcase")
 SLEEPER = os.path.join(HERE, "bundles", "sleeper")
 NONROOT = os.path.join(HERE, "bundles", "nonroot")
+BIGOUTPUT = os.path.join(HERE, "bundles", "bigoutput")
 
 
 def docker_answers():
@@ -97,3 +99,18 @@ def wait_for_container(installation, timeout=60):
             return ids
         time.sleep(0.1)
     raise AssertionError("no container started for " + installation)
+
+
+DRIVERS = ["docker", "kubernetes"]
+
+
+def use_driver(ansible, driver):
+    """Point ``ansible``'s modules at ``driver`` through its environment fallbacks; for kubernetes,
+    ``(namespace, emulator)`` of a fresh namespace of the session's emulator, else None."""
+    if driver == "docker":
+        return None
+    from drivers_kubernetes import kubernetes_environment
+
+    environment, namespace, server = kubernetes_environment()
+    ansible.env.update(environment)
+    return namespace, server

@@ -433,8 +433,10 @@ def test_emulator_serves_service_accounts_roles_and_bindings(emulator):
         request = urllib.request.Request(emulator.url + path, headers={"Authorization": "Bearer " + TOKEN})
         with urllib.request.urlopen(request) as answer:
             discovered[path] = json.load(answer)
-    assert [g["name"] for g in discovered["/apis"]["groups"]] == ["coordination.k8s.io", "rbac.authorization.k8s.io"]
-    assert [r["name"] for r in discovered["/api/v1"]["resources"]] == ["namespaces", "secrets", "serviceaccounts"]
+    assert [g["name"] for g in discovered["/apis"]["groups"]] == ["coordination.k8s.io", "rbac.authorization.k8s.io",
+                                                                  "batch"]  # batch: Jobs, for the kubernetes driver
+    assert [r["name"] for r in discovered["/api/v1"]["resources"]] == ["namespaces", "secrets", "serviceaccounts",
+                                                                       "pods"]
     assert [(r["name"], r["kind"], r["namespaced"]) for r in
             discovered["/apis/rbac.authorization.k8s.io/v1"]["resources"]] == [
         ("roles", "Role", True), ("rolebindings", "RoleBinding", True)]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from stores import BACKENDS, options_for
-from support import HELLO, SLEEPER, wait_for_container
+from support import DRIVERS, HELLO, SLEEPER, use_driver, wait_for_container
 
 
 def _container_starts(installation, since):
@@ -47,16 +47,29 @@ def _module_pids(installation):
     return pids
 
 
-def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible):
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible, driver):
+    cluster = use_driver(ansible, driver)
     run = ansible.adhoc_process("cnab_install", {"installation": "cancel-me", "bundle": SLEEPER,
                                                  "parameters": {"sleep": 60}})
-    container = wait_for_container("cancel-me")
+    if cluster:
+        from drivers_kubernetes import wait_for_invocation
+
+        wait_for_invocation(cluster[1], cluster[0], "cancel-me")
+    else:
+        container = wait_for_container("cancel-me")
     time.sleep(0.5)
     for pid in _module_pids("cancel-me"):
         os.kill(pid, signal.SIGTERM)
     out, err = run.communicate(timeout=120)
     assert "canceled" in out, out + err
-    assert subprocess.run(["docker", "inspect", container[0]], capture_output=True, check=False).returncode != 0, "container left"
+    if cluster:  # the Job was deleted; the garbage collector removes its pod, Secret and containers
+        from drivers_kubernetes import wait_until_gone
+
+        assert wait_until_gone(cluster[1], cluster[0]) == {}
+    else:
+        assert subprocess.run(["docker", "inspect", container[0]], capture_output=True,
+                              check=False).returncode != 0, "container left"
     info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "cancel-me", "history": True})
     results = info["installation"]["history"][0]["results"]
     assert [r["status"] for r in results] == ["running", "canceled"]

@@ -4,7 +4,7 @@ import re
 
 import pytest
 from stores import BACKENDS, options_for
-from support import HELLO, HERE, SHOWCASE, store_files
+from support import DRIVERS, HELLO, HERE, SHOWCASE, store_files, use_driver
 
 SECRET_PARAMETER = "canary-admin-pw-3141"
 SECRET_CREDENTIAL = "canary-token-2718"
@@ -35,7 +35,9 @@ def test_adhoc_install_four_steps(ansible):
     assert steps[1]["result"]["status"] == "succeeded"
 
 
-def test_secrets_never_reach_output_logs_or_claim_records(ansible):
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_secrets_never_reach_output_logs_or_claim_records(ansible, driver):
+    use_driver(ansible, driver)
     args = {"installation": "leaky", "bundle": SHOWCASE, "state": "present",
             "parameters": {"admin_password": SECRET_PARAMETER, "echo_secrets": True},
             "credentials": {"api_token": SECRET_CREDENTIAL}}
@@ -57,7 +59,9 @@ def test_secrets_never_reach_output_logs_or_claim_records(ansible):
     assert kept and all("/sensitive/" in p for p in kept)
 
 
-def test_failed_action_is_recorded_and_reported(ansible):
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_failed_action_is_recorded_and_reported(ansible, driver):
+    use_driver(ansible, driver)
     base = {"installation": "failing", "bundle": SHOWCASE,
             "parameters": {"admin_password": SECRET_PARAMETER}, "credentials": {"api_token": SECRET_CREDENTIAL}}
     installed, raw = ansible.adhoc("cnab_install", base)

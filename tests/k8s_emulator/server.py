@@ -27,6 +27,7 @@ from .cluster import (
     Cluster,
     bad_request,
 )
+from .workloads import JOBS, PODS, control_plane, delete_job
 
 MAX_BODY = 3 * 1024 * 1024  # the API server's request body limit
 VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-cnab-emulator", "gitCommit": "emulator",
@@ -36,7 +37,14 @@ VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-cnab-emulator", "
 _NAMESPACED = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/v1)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)"
                          r"(?:/(?P<name>[^/]+))?$")
 _CLUSTER = re.compile(r"^/(?:api/v1|apis/(?P<group>[^/]+)/v1)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
-_BY_PATH = {(r.group, r.plural): r for r in (NAMESPACES, SECRETS, LEASES, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS)}
+_BY_PATH = {(r.group, r.plural): r
+            for r in (NAMESPACES, SECRETS, LEASES, SERVICE_ACCOUNTS, ROLES, ROLE_BINDINGS, JOBS, PODS)}
+_POD_LOG = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
+
+
+def resource_of(plural):
+    """The Resource of a plural (``pods``, ``secrets``, ...), for the garbage collector."""
+    return next(r for r in _BY_PATH.values() if r.plural == plural)
 
 
 def _resource_list(group_version, resources):
@@ -55,12 +63,14 @@ DISCOVERY = {
     "/api": {"kind": "APIVersions", "versions": ["v1"],
              "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]},
     "/apis": {"kind": "APIGroupList", "apiVersion": "v1",
-              "groups": [_group("coordination.k8s.io"), _group(RBAC_GROUP)]},
+              "groups": [_group("coordination.k8s.io"), _group(RBAC_GROUP), _group("batch")]},
     "/apis/coordination.k8s.io": dict(_group("coordination.k8s.io"), kind="APIGroup", apiVersion="v1"),
     "/apis/" + RBAC_GROUP: dict(_group(RBAC_GROUP), kind="APIGroup", apiVersion="v1"),
-    "/api/v1": _resource_list("v1", (NAMESPACES, SECRETS, SERVICE_ACCOUNTS)),
+    "/api/v1": _resource_list("v1", (NAMESPACES, SECRETS, SERVICE_ACCOUNTS, PODS)),
     "/apis/coordination.k8s.io/v1": _resource_list("coordination.k8s.io/v1", (LEASES,)),
     "/apis/%s/v1" % RBAC_GROUP: _resource_list(RBAC_GROUP + "/v1", (ROLES, ROLE_BINDINGS)),
+    "/apis/batch": dict(_group("batch"), kind="APIGroup", apiVersion="v1"),
+    "/apis/batch/v1": _resource_list("batch/v1", (JOBS,)),
     "/version": VERSION,
 }
 _OPEN_PATHS = ("/version", "/healthz", "/livez", "/readyz")
@@ -163,6 +173,11 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "GET":
                 raise _not_allowed()
             return 200, DISCOVERY[path]
+        log = _POD_LOG.match(path)
+        if log:
+            if method != "GET":
+                raise _not_allowed()
+            return 200, control_plane(self.server.emulator.cluster).log(log.group("ns"), log.group("name"), query)
         match = _NAMESPACED.match(path)
         namespace = match.group("ns") if match else None
         match = match or _CLUSTER.match(path)
@@ -185,7 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
                                       query.get("fieldSelector", ""), int(limit), query.get("continue"))
                 return 200, listed
             if method == "POST" and (namespace is not None or not resource.namespaced):
-                return 201, cluster.create(resource, namespace, _json(raw, resource), dry_run)
+                created = cluster.create(resource, namespace, _json(raw, resource), dry_run)
+                if resource in (JOBS, PODS) and not dry_run:
+                    control_plane(cluster)
+                return 201, created
             raise _not_allowed()
         if method == "GET":
             return 200, cluster.get(resource, namespace, name)
@@ -201,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, cluster.patch(resource, namespace, name, _json(raw, resource), dry_run)
         if method == "DELETE":
             options = _json(raw, resource) if raw else None
+            if resource is JOBS:
+                return 200, delete_job(cluster, namespace, name, options, dry_run)
             return 200, cluster.delete(resource, namespace, name, options, dry_run)
         raise _not_allowed()
 

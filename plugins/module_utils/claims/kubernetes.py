@@ -27,7 +27,7 @@ Records are immutable: created once (409 is an error), never updated, and marked
 ``immutable``. Outputs are created before their result, so a visible result always has
 its outputs. A record larger than one Secret allows (1 MiB of data) is refused, not split.
 
-Requests go through the official SDK's configuration (kubeconfig, in-cluster service
+Requests go through k8s_api.Connection (shared with the kubernetes driver): the official SDK's configuration (kubeconfig, in-cluster service
 account, exec and token auth, TLS) and its REST client, as plain JSON: the SDK's typed
 API classes import hundreds of models (about a second per module run) for nothing here.
 The SDK is imported only when a store is opened: this file ships in every module payload.
@@ -42,7 +42,7 @@ import os
 import re
 import threading
 import time
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import Installation
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
@@ -54,6 +54,13 @@ from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
     lock_holder_identity,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
+from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
+    TIMEOUT,
+    Connection,
+    api_reason,
+    is_transport_error,
+    transport_reason,
+)
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "cnab.runtime"
@@ -65,7 +72,6 @@ FINGERPRINT_KEY = "cnab-fingerprint-key"
 
 MAX_SECRET_DATA = 1024 * 1024  # the API server's limit: the sum of a Secret's decoded values
 PAGE = 250  # items per list call
-TIMEOUT = (5, 20)  # (connect, read) seconds of every request: a dead API server fails fast
 
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -149,35 +155,6 @@ def _holder(identity):
     return holder
 
 
-def _api_reason(exc):
-    """``<message> (HTTP <code> <reason>)`` from the API's Status object."""
-    if not exc.status:  # the SDK reports TLS failures as an ApiException of status 0
-        return " ".join(str(exc.reason or "no answer").split())
-    try:
-        status = json.loads(exc.body or "{}")
-    except ValueError:
-        status = {}
-    status = status if isinstance(status, dict) else {}
-    message = str(status.get("message") or "").rstrip(".") or "the API server gave no message"
-    return "%s (HTTP %s %s)" % (message, exc.status, status.get("reason") or exc.reason)
-
-
-def _transport_reason(exc, host):
-    """``cannot reach the API server at <host> (Connection refused)``, from urllib3's nested errors."""
-    root = exc.reason if isinstance(getattr(exc, "reason", None), BaseException) else exc  # MaxRetryError
-    depth = 0
-    while depth < 8:  # down to the socket's error: raised "from" it, or passed as the last argument
-        inner = root.__cause__ or (root.args[-1] if root.args and isinstance(root.args[-1], BaseException) else None)
-        if inner is None:
-            break
-        root, depth = inner, depth + 1
-    if isinstance(root, OSError) and root.strerror:
-        detail = root.strerror
-    else:  # urllib3 prefixes its messages with the pool: "HTTPConnectionPool(...): Read timed out."
-        detail = re.sub(r"^\w*Connection\w*\(.*?\): ", "", str(root)) or type(root).__name__
-    return "cannot reach the API server at %s (%s)" % (host, detail.rstrip("."))
-
-
 class _Held:
     """A Lease this process holds: what renewing and releasing it need."""
 
@@ -195,20 +172,10 @@ class KubernetesStore(ClaimStore):
         self.lease_seconds = int(30 if options.get("lease_seconds") is None else options["lease_seconds"])
         if self.lease_seconds < 1:
             raise ClaimStoreError("claim_store.lease_seconds must be at least 1 (it is %d)." % self.lease_seconds)
-        try:
-            from kubernetes import client, config
-        except ImportError as exc:
-            raise ClaimStoreError(
-                "the kubernetes claim store needs the Python package kubernetes on the host that runs the module "
-                "(pip install kubernetes): %s." % exc
-            ) from exc
-        self._api_exception = client.ApiException
-        self._configuration = _configuration(client, config, options)
-        self.host = self._configuration.host
-        api_client = client.ApiClient(self._configuration)  # private: never the SDK's default client
-        self._rest = api_client.rest_client
-        self._headers = {"Accept": "application/json", "Content-Type": "application/json",
-                         "User-Agent": "cnab.runtime %s" % api_client.user_agent}
+        self._connection = Connection(options, ClaimStoreError, "the kubernetes claim store", "claim_store.")
+        self._api_exception = self._connection.api_exception
+        self._configuration = self._connection.configuration
+        self.host = self._connection.host
         self._base = {
             "secrets": "/api/v1/namespaces/%s/secrets" % quote(self.namespace, safe=""),
             "leases": "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % quote(self.namespace, safe=""),
@@ -221,16 +188,7 @@ class KubernetesStore(ClaimStore):
 
     def _call(self, method, path, query=None, body=None):
         """One API request; the answer's JSON. Non-2xx answers raise the SDK's ApiException."""
-        headers = dict(self._headers)
-        for auth in self._configuration.auth_settings().values():  # refreshes exec/OIDC tokens as needed
-            if auth.get("in") == "header" and auth.get("value"):
-                headers[auth["key"]] = auth["value"]
-        url = self.host + path + ("?" + urlencode(query) if query else "")
-        response = self._rest.request(method, url, headers=headers, body=body, _request_timeout=TIMEOUT)
-        data = response.data if getattr(response, "data", None) is not None else response.read()
-        if not 200 <= response.status <= 299:  # older SDKs raise this in their REST client already
-            raise self._api_exception(http_resp=response)
-        return json.loads(data.decode("utf-8"))
+        return self._connection.call(method, path, query, body, timeout=TIMEOUT)
 
     def _get(self, resource, name):
         """The object as the API's JSON, or None when there is none."""
@@ -278,12 +236,12 @@ class KubernetesStore(ClaimStore):
         except ClaimStoreError:
             raise
         except self._api_exception as exc:
-            raise self._error(doing, _api_reason(exc)) from exc
+            raise self._error(doing, api_reason(exc)) from exc
         except _Refused as exc:
             raise self._error(doing, str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
-            if isinstance(exc, OSError) or type(exc).__module__.partition(".")[0] == "urllib3":
-                raise self._error(doing, _transport_reason(exc, self.host)) from exc
+            if is_transport_error(exc):
+                raise self._error(doing, transport_reason(exc, self.host)) from exc
             if isinstance(exc, (ValueError, TypeError, KeyError)):  # JSON, base64, a field missing
                 raise self._error(doing, "a stored object is malformed (%s: %s)" % (type(exc).__name__, exc)) from exc
             raise
@@ -345,7 +303,7 @@ class KubernetesStore(ClaimStore):
             except self._api_exception as exc:
                 if exc.status == 422 and "Too long" in (exc.body or ""):
                     raise _Refused("%s is too large for one Kubernetes Secret: %s"
-                                   % (secret["metadata"]["name"], _api_reason(exc))) from exc
+                                   % (secret["metadata"]["name"], api_reason(exc))) from exc
                 raise
             if created is None:
                 raise _Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
@@ -578,46 +536,3 @@ class KubernetesStore(ClaimStore):
                 if self._free(name, lease) is not None:
                     return owner
             raise _Refused("its Lease %s kept changing while it was being cleared" % lease_name(name))
-
-
-def _configuration(client, config, options):
-    """host (+ api_key), else the kubeconfig option (+ context), else the pod's service account, else
-    ~/.kube/config; then ca_cert and validate_certs. A Configuration of its own, never the SDK's default."""
-    configuration = client.Configuration()
-    configuration.retries = 1
-    if options.get("host"):
-        configuration.host = options["host"]
-        if options.get("api_key"):
-            configuration.api_key = {"authorization": "Bearer " + options["api_key"]}
-    elif options.get("kubeconfig"):
-        _load_kubeconfig(config, configuration, options["kubeconfig"], options.get("context"))
-    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except Exception as exc:  # noqa: BLE001 - whatever the SDK's loader raises is one sentence
-            raise ClaimStoreError("the kubernetes claim store could not use the pod's service account: %s."
-                                  % str(exc).rstrip(".")) from exc
-    elif os.path.exists(os.path.expanduser("~/.kube/config")):
-        _load_kubeconfig(config, configuration, os.path.expanduser("~/.kube/config"), options.get("context"))
-    else:
-        raise ClaimStoreError(
-            "the kubernetes claim store has no cluster to talk to: set claim_store.kubeconfig (K8S_AUTH_KUBECONFIG "
-            "or KUBECONFIG), or claim_store.host and api_key (K8S_AUTH_HOST, K8S_AUTH_API_KEY), or run it in a pod "
-            "with a service account."
-        )
-    configuration.host = configuration.host.rstrip("/")
-    if options.get("ca_cert"):
-        configuration.ssl_ca_cert = options["ca_cert"]
-    if options.get("validate_certs") is not None:
-        configuration.verify_ssl = bool(options["validate_certs"])
-    return configuration
-
-
-def _load_kubeconfig(config, configuration, path, context):
-    try:
-        config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
-                                persist_config=False)
-    except Exception as exc:  # noqa: BLE001 - missing file, bad YAML, unknown context...: one sentence
-        raise ClaimStoreError("the kubernetes claim store could not load kubeconfig %s%s: %s."
-                              % (path, " (context %s)" % context if context else "",
-                                 str(exc).strip().rstrip(".") or type(exc).__name__)) from exc

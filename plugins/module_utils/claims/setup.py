@@ -190,7 +190,7 @@ def _binds(binding, namespace, account):
 def _fix(kind, current, wanted, namespace, account):
     """The object to write over ``current`` (which keeps its resourceVersion), or None when it is as needed."""
     if kind == "Role":
-        if rules_equal(current.get("rules")):
+        if rules_equal(current.get("rules"), wanted["rules"]):
             return None
         return dict(current, rules=wanted["rules"])
     if kind == "RoleBinding":

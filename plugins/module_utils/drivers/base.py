@@ -6,6 +6,7 @@ and the output files it found, also when the action failed or was canceled.
 """
 
 import contextlib
+import re
 import signal
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import Cancelled, DriverError
@@ -108,13 +109,47 @@ class Driver:
         return None
 
 
-DRIVERS = ("docker",)
+DRIVERS = ("docker", "kubernetes")
+ENTRY_POINTS = "cnab.runtime.drivers"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 
 def get_driver(name, options):
-    """Instantiate a driver by name; SDK imports happen only when it connects."""
+    """Instantiate a driver by name; SDK imports happen only when it connects.
+
+    Built in: ``docker`` and ``kubernetes``. Any other name is a plugin: a Python driver class
+    registered under that name in the entry point group ``cnab.runtime.drivers`` (called with the
+    driver options), else the executable ``cnab-<name>`` on PATH (see drivers/command.py)."""
     if name == "docker":
         from ansible_collections.cnab.runtime.plugins.module_utils.drivers.docker import DockerDriver
 
         return DockerDriver(options or {})
-    raise DriverError("driver %r is not available (choose from: %s)." % (name, ", ".join(DRIVERS)))
+    if name in ("kubernetes", "k8s"):
+        from ansible_collections.cnab.runtime.plugins.module_utils.drivers.kubernetes import KubernetesDriver
+
+        return KubernetesDriver(options or {})
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise DriverError("driver %r is not a valid driver name: use lowercase letters, digits, '-', '_' and '.' "
+                          "(built in: %s)." % (name, ", ".join(DRIVERS)))
+    plugin = _entry_point(name)
+    if plugin is not None:
+        try:
+            driver = plugin.load()(options or {})
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is one sentence, not a traceback
+            raise DriverError("Python driver %s (%s) could not be loaded: %s." % (name, plugin.value, exc)) from exc
+        driver.name = driver.name or name
+        return driver
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.command import CommandDriver
+
+    return CommandDriver(name, options or {})
+
+
+def _entry_point(name):
+    from importlib.metadata import entry_points
+
+    found = entry_points()
+    group = found.select(group=ENTRY_POINTS) if hasattr(found, "select") else found.get(ENTRY_POINTS, ())
+    for entry in group:
+        if entry.name == name:
+            return entry
+    return None
