@@ -14,9 +14,9 @@ description:
     a Role of the same name that grants exactly what the store uses, and a RoleBinding of the same name binding
     that Role to the ServiceAccount. A Role whose rules differ is updated to exactly these rules. A RoleBinding
     that does not name the ServiceAccount gets it added to its subjects.
-  - The Role grants, in the store's namespace, C(secrets) V(get), V(list), V(create) and
-    C(leases.coordination.k8s.io) V(get), V(create), V(update). Records are never changed or deleted and Leases are
-    cleared rather than deleted, so nothing more is needed.
+  - The Role grants, in the store's namespace, C(secrets) V(get), V(list), V(create), V(update) and
+    C(leases.coordination.k8s.io) V(get), V(create), V(update). Records are never changed or deleted (only each
+    installation's index Secret is updated) and Leases are cleared rather than deleted, so nothing more is needed.
   - The store also reads its namespace (C(namespaces) V(get)) once per run, to tell a missing namespace from an
     empty store. Namespaces are cluster-scoped, so a namespaced Role cannot grant it; the store tolerates that
     request being forbidden (it then learns of a missing namespace from its first write).

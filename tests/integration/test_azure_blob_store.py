@@ -30,6 +30,11 @@ def options():
     return azure_options("a" + uuid.uuid4().hex[:12])
 
 
+def _connection_reset(*args, **kwargs):
+    """A commit cut off: the service went away after the record was written."""
+    raise ConnectionResetError(104, "Connection reset by peer")
+
+
 def _record(store, name, outputs=None, sensitive=()):
     """An install claim with its running and final results, as a run writes them."""
     claim = model.new_claim(name, "install", BUNDLE, {}, model.new_ulid(), {"modifies": True})
@@ -92,7 +97,8 @@ def test_without_a_key_nothing_sensitive_is_written(options):
     result = model.new_result(claim, model.STATUS_SUCCEEDED)
     with pytest.raises(ClaimStoreError, match=NEEDS_KEY % "store"):
         store.write_result("app", result, {"message": b"hello", "secret": b"s3cr3t"}, {"secret"})
-    assert _blobs(options, "installations/app/") == ["installations/app/claims/%s.json" % claim["id"]]
+    claim_blob = "installations/app/claims/%s.json" % claim["id"]
+    assert _blobs(options, "installations/app/") == [claim_blob, "installations/app/index.json"]
 
 
 def test_reading_sensitive_values_needs_the_right_key(options):
@@ -119,22 +125,46 @@ def test_claims_and_results_are_written_once(options):
         store.write_result("app", result, {}, ())
 
 
-def test_installation_lists_only_its_own_prefix(options):
+def test_installation_is_read_by_name_never_listed(options):
+    """The index, then each record by its exact name: the cost does not grow with the container."""
     store = open_store(options)
     for name in ("app", "app2", "app-x"):
         _record(store, name, outputs={"message": b"hello"})
-    listed = []
-    real = store._container.list_blobs
-
-    def spy(**kwargs):
-        listed.append(kwargs.get("name_starts_with"))
-        return real(**kwargs)
-
-    store._container.list_blobs = spy
+    claim, result = _record(store, "app", outputs={"message": b"again"})
+    listed, downloaded = [], []
+    real_list, real_download = store._container.list_blobs, store._container.download_blob
+    store._container.list_blobs = lambda **kwargs: listed.append(kwargs) or real_list(**kwargs)
+    store._container.download_blob = lambda name, **kwargs: downloaded.append(name) or real_download(name, **kwargs)
     installation = store.installation("app")
-    assert sorted(listed) == ["installations/app/claims/", "installations/app/results/"]
-    assert len(installation.claims) == 1 and installation.status == "installed"
+    assert len(installation.claims) == 2 and installation.status == "installed"
+    assert store.output_values("app", result["id"]) == {"message": b"again"}
+    assert listed == []
+    assert downloaded[0] == "installations/app/index.json" and len(downloaded) == 1 + 2 + 4 + 1
+    assert set(downloaded[1:]) == {"installations/app/claims/%s.json" % c["id"] for c in installation.claims} | {
+        "installations/app/results/%s.json" % r["id"] for rs in installation.results.values() for r in rs} | {
+        "installations/app/outputs/%s/message" % result["id"]}
     assert store.installation_names() == ["app", "app-x", "app2"]
+
+
+def test_a_record_whose_commit_never_happened_is_invisible_then_adopted(options):
+    store = open_store(options)
+    claim, unused = _record(store, "app")
+    orphan = model.new_claim("app", "upgrade", BUNDLE, {}, model.new_ulid(), {"modifies": True})
+    writer = open_store(options)
+    writer._commit = _connection_reset
+    with pytest.raises(ClaimStoreError, match="Connection reset by peer"):
+        writer.write_claim(orphan, {})
+    assert "installations/app/claims/%s.json" % orphan["id"] in _blobs(options, "installations/app/claims/")
+    assert [c["id"] for c in store.installation("app").claims] == [claim["id"]]
+    store.write_claim(orphan, {})  # the same record again: adopted, committed
+    assert [c["id"] for c in store.installation("app").claims] == [claim["id"], orphan["id"]]
+    index = json.loads(_container(options).download_blob("installations/app/index.json").readall())
+    assert index["claims"] == [claim["id"], orphan["id"]] and len(index["results"]) == 2
+    other = dict(orphan, id=model.new_ulid())
+    with pytest.raises(ClaimStoreError):
+        writer.write_claim(other, {})
+    with pytest.raises(ClaimStoreError, match="already holds installations/app/claims/%s.json" % other["id"]):
+        store.write_claim(dict(other, action="uninstall"), {})  # same id, other content: refused
 
 
 def test_concurrent_stores_agree_on_the_fingerprint_key(options):

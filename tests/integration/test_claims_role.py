@@ -34,7 +34,7 @@ TOKEN = "claims-admin-token"
 ACCOUNT = "cnab-claims"
 # What claims/kubernetes.py asks of the API in its namespace (see the table in roles/cnab_claims/README.md).
 EXPECTED_RULES = [
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "list"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "list", "update"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "update"]},
 ]
 BUNDLE = Bundle(json.load(open(os.path.join(HELLO, "bundle.json"))))
@@ -272,14 +272,14 @@ def _use(store):
     store.fingerprint_key()  # secrets get, create
     claim = model.new_claim("app", "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(), {"modifies": True})
     with store.lock("app", 5):  # leases get, create; releasing it: update
-        store.write_claim(claim, {"password": "pw"})  # secrets create
-        store.write_result("app", model.new_result(claim, model.STATUS_SUCCEEDED, None, {"out": {}}),
-                           {"out": b"v"}, set())
-    assert store.installation("app").exists  # secrets list
+        store.write_claim(claim, {"password": "pw"})  # secrets create (records, the index)
+        result = model.new_result(claim, model.STATUS_SUCCEEDED, None, {"out": {}})
+        store.write_result("app", result, {"out": b"v"}, set())  # secrets update (the index)
+    assert store.installation("app").exists  # secrets get
     assert store.sensitive_parameters("app", claim["id"]) == {"password": "pw"}  # secrets get
     with store.lock("app", 5):  # a free Lease is taken with update
         pass
-    assert store.installation_names() == ["app"]
+    assert store.installation_names() == ["app"]  # secrets list
 
 
 def test_the_role_suffices_and_each_of_its_verbs_is_needed(emulator, kubeconfig):

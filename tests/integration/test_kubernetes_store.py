@@ -83,6 +83,11 @@ def _secret(name, labels=None, data=None, **extra):
     return body
 
 
+def _connection_reset(*args, **kwargs):
+    """A commit cut off: the service went away after the record was written."""
+    raise ConnectionResetError(104, "Connection reset by peer")
+
+
 def _record(store, name, status=model.STATUS_SUCCEEDED, outputs=None, sensitive=()):
     claim = model.new_claim(name, "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(), {"modifies": True})
     store.write_claim(claim, {"password": "pw-" + name} if sensitive else {})
@@ -284,18 +289,58 @@ def test_command_line_server():
 # -- the store ------------------------------------------------------------------------------
 
 
-def test_installation_is_one_labelled_list_call(emulator, store):
-    _record(store, "app")
+def test_installation_is_read_by_name_never_listed(emulator, store):
+    """One GET of the index, one GET per record: the cost does not grow with the store."""
+    first, first_result = _record(store, "app")
     _record(store, "other")
+    second, second_result = _record(store, "app", status=model.STATUS_FAILED)
     emulator.requests.clear()
-    assert len(store.installation("app").claims) == 1
-    lists = [r for r in emulator.requests if r["method"] == "GET" and r["path"].endswith("/secrets")]
-    assert len(lists) == 1 and len(emulator.requests) == 1  # the namespace was checked once already
-    assert lists[0]["query"]["labelSelector"] == (
-        "app.kubernetes.io/managed-by=cnab.runtime,cnab.io/installation=app,cnab.io/record in (claim,result)")
+    installation = store.installation("app")
+    assert [c["id"] for c in installation.claims] == [first["id"], second["id"]]
+    assert [r["status"] for r in installation.results[second["id"]]] == ["running", "failed"]
+    assert all(r["method"] == "GET" and not r["query"] for r in emulator.requests)  # no list, no selector
+    paths = [r["path"].rsplit("/", 1)[1] for r in emulator.requests]
+    assert paths[0] == "cnab-index-app" and len(paths) == 1 + 2 + 4  # the index, 2 claims, 4 results
+    assert set(paths[1:]) == {kstore.record_name("claim", c["id"]) for c in (first, second)} | {
+        kstore.record_name("result", r["id"]) for rs in installation.results.values() for r in rs}
+    emulator.requests.clear()
+    assert store.installation("unknown").exists is False
+    assert [r["path"].rsplit("/", 1)[1] for r in emulator.requests] == ["cnab-index-unknown"]
     emulator.requests.clear()
     assert store.installation_names() == ["app", "other"]
-    assert all(r["query"].get("labelSelector") for r in emulator.requests if r["path"].endswith("/secrets"))
+    assert [r["query"].get("labelSelector") for r in emulator.requests] == [
+        "app.kubernetes.io/managed-by=cnab.runtime,cnab.io/record=index"]
+
+
+def test_records_stay_labelled_and_the_index_commits_them(api, options):
+    """Every object of an installation is found with its label; a record whose commit never
+    happened is invisible to reads, and writing it again adopts it."""
+    core, unused = api
+    store = open_store(options)
+    claim, result = _record(store, "app", outputs={"message": b"hi"})
+    labelled = core.list_namespaced_secret(NS, label_selector="cnab.io/installation=app").items
+    assert sorted(s.metadata.labels["cnab.io/record"] for s in labelled) == [
+        "claim", "index", "outputs", "result", "result"]
+    index = next(s for s in labelled if s.metadata.labels["cnab.io/record"] == "index")
+    assert not index.immutable and all(s.immutable for s in labelled if s is not index)
+    assert json.loads(base64.b64decode(index.data["index.json"])) == {
+        "claims": [claim["id"]], "results": sorted(r["id"] for r in store.installation("app").results[claim["id"]])}
+    # A run that created its record but lost the API server before the commit:
+    orphan = model.new_claim("app", "upgrade", BUNDLE, {}, model.new_ulid(), {"modifies": True})
+    writer = open_store(options)
+    writer._commit = _connection_reset
+    with pytest.raises(ClaimStoreError, match="Connection reset by peer"):
+        writer.write_claim(orphan, {})
+    assert core.read_namespaced_secret(kstore.record_name("claim", orphan["id"]), NS).immutable
+    assert [c["id"] for c in store.installation("app").claims] == [claim["id"]]
+    store.write_claim(orphan, {})  # the same record again: adopted, committed
+    assert [c["id"] for c in store.installation("app").claims] == [claim["id"], orphan["id"]]
+    changed = dict(orphan, id=model.new_ulid())
+    writer._commit = _connection_reset
+    with pytest.raises(ClaimStoreError):
+        writer.write_claim(changed, {})
+    with pytest.raises(ClaimStoreError, match=r"Secret cnab-claim-\w+ already exists; records are never overwritten"):
+        store.write_claim(dict(changed, action="uninstall"), {})  # same id, other content: refused
 
 
 def test_layout_and_sensitive_values_apart(api, store):
@@ -402,8 +447,8 @@ def test_configuration_sentences(emulator, options, tmp_path, monkeypatch):
 
 def test_api_refusals_are_sentences(emulator, store):
     def forbid(method, path, query):
-        if path.endswith("/secrets"):
-            return ApiError(403, "Forbidden", 'secrets is forbidden: User "bob" cannot list resource "secrets" in '
+        if "/secrets" in path:
+            return ApiError(403, "Forbidden", 'secrets is forbidden: User "bob" cannot get resource "secrets" in '
                                               'API group "" in the namespace "cnab"')
         if path == "/api/v1/namespaces/cnab":  # not allowed to read namespaces: the store carries on
             return ApiError(403, "Forbidden", "namespaces is forbidden")
@@ -414,7 +459,7 @@ def test_api_refusals_are_sentences(emulator, store):
         store.installation("app")
     assert str(caught.value) == (
         'the kubernetes claim store in namespace cnab could not read installation app: secrets is forbidden: User '
-        '"bob" cannot list resource "secrets" in API group "" in the namespace "cnab" (HTTP 403 Forbidden).')
+        '"bob" cannot get resource "secrets" in API group "" in the namespace "cnab" (HTTP 403 Forbidden).')
     emulator.fault = None
     assert store.installation("app").exists is False
 

@@ -1,7 +1,8 @@
 """The azure_blob claim store: one blob per record in an Azure Storage container.
 
-Layout (blob names), one prefix per installation so that reading one never lists the others::
+Layout (blob names), one prefix per installation::
 
+    installations/<name>/index.json                    the ids of its claims and results, its outputs' names
     installations/<name>/lock                          lease target; metadata names the holder
     installations/<name>/claims/<claimId>.json         shareable records, written once
     installations/<name>/results/<resultId>.json
@@ -11,7 +12,13 @@ Layout (blob names), one prefix per installation so that reading one never lists
     encryption.salt                                    per-store salt of the encryption key
     fingerprint.key                                    32 random bytes, written once
 
-Every blob upload is atomic, so a reader sees a record whole or not at all. The lock is a
+Every blob upload is atomic, so a reader sees a record whole or not at all. Reading an
+installation never lists: it downloads the index, then each record by its exact name (in
+parallel), so its cost does not depend on how many installations the container holds. A
+record is uploaded first (create-only), then committed by adding it to the index, an upload
+conditional on the index's ETag (412: read it again and retry); a record whose commit never
+happened (the service went away in between) is invisible, and writing it again adopts it when
+its content is the same. The lock is a
 blob lease (15 to 60 seconds) renewed while the run holds it: a killed holder loses it when
 the lease expires. The Azure SDK and ``cryptography`` load lazily: this file ships in every
 module payload, and only runs that use this backend need them.
@@ -43,6 +50,8 @@ _FINGERPRINT = "fingerprint.key"
 _SEALED = b"\x01"  # format byte of an encrypted value: scrypt key, AES-256-GCM, 12-byte nonce
 _NONCE = 12
 _DOWNLOAD_THREADS = 8
+_INDEX = "index.json"
+_COMMIT_ATTEMPTS = 20  # index uploads that lost a race (412, 409) before giving up
 _MISSING_ONE_OF = (
     "the azure_blob claim store needs claim_store.connection_string (or AZURE_STORAGE_CONNECTION_STRING), or "
     "claim_store.account_url (or AZURE_STORAGE_ACCOUNT_URL) with claim_store.account_key (or AZURE_STORAGE_KEY) "
@@ -149,6 +158,7 @@ class AzureBlobStore(ClaimStore):
         self._lease = _lease_seconds(options.get("lease_seconds"))
         self._aead = None
         self._fingerprint = None
+        self._indexes = {}  # installation -> (ETag or None, entries) as last read or written
         with self._errors("create its container"):
             self._create_container()
 
@@ -201,9 +211,6 @@ class AzureBlobStore(ClaimStore):
         with ThreadPoolExecutor(max_workers=min(_DOWNLOAD_THREADS, len(blob_names))) as pool:
             return dict(zip(blob_names, pool.map(self._download, blob_names)))
 
-    def _list(self, prefix):
-        return [b.name for b in self._container.list_blobs(name_starts_with=prefix)]
-
     def _upload(self, blob_name, data):
         self._container.upload_blob(blob_name, data, overwrite=True)
 
@@ -218,23 +225,74 @@ class AzureBlobStore(ClaimStore):
             return False
 
     def _create_record(self, blob_name, document):
-        if not self._upload_once(blob_name, _dump(document)):
-            raise ClaimStoreError(
-                "the azure_blob claim store at %s already holds %s: claims and results are written once."
-                % (self.where, blob_name)
-            )
+        """Upload a record once; one that exists with the same content (an uncommitted earlier write) is kept."""
+        data = _dump(document)
+        if not self._upload_once(blob_name, data) and self._download(blob_name) != data:
+            raise self._written_once(blob_name)
+
+    def _written_once(self, blob_name):
+        return ClaimStoreError("the azure_blob claim store at %s already holds %s: claims and results are written once."
+                               % (self.where, blob_name))
+
+    # -- the index --------------------------------------------------------------------------
+
+    def _index(self, name, fresh=False):
+        """(ETag or None, entries) of the installation's index; the last one seen unless ``fresh``."""
+        if fresh or name not in self._indexes:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            blob_name = self._path(name, _INDEX)
+            try:
+                downloader = self._container.download_blob(blob_name)
+                etag, document = downloader.properties.etag, _load(blob_name, downloader.readall())
+            except ResourceNotFoundError:
+                etag, document = None, {}
+            entries = {"claims": list(document.get("claims") or []), "results": list(document.get("results") or []),
+                       "outputs": dict(document.get("outputs") or {}),
+                       "sensitiveOutputs": dict(document.get("sensitiveOutputs") or {})}
+            self._indexes[name] = (etag, entries)
+        return self._indexes[name]
+
+    def _commit(self, name, kind, record_id, blob_name, outputs=None):
+        """Add ``record_id`` (and its outputs' names) to the index: from then on reads see it."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+        for attempt in range(_COMMIT_ATTEMPTS):
+            etag, entries = self._index(name, fresh=attempt > 0)
+            if record_id in entries[kind]:  # another writer committed the same record first
+                raise self._written_once(blob_name)
+            entries = json.loads(json.dumps(entries))  # a copy: the cached one stays as read
+            entries[kind].append(record_id)
+            for key, names in (outputs or {}).items():
+                if names:
+                    entries[key][record_id] = sorted(names)
+            blob = self._container.get_blob_client(self._path(name, _INDEX))
+            try:
+                if etag is None:
+                    stored = blob.upload_blob(_dump(entries), overwrite=False)
+                else:
+                    stored = blob.upload_blob(_dump(entries), overwrite=True, etag=etag,
+                                              match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                time.sleep(min(0.01 * (attempt + 1), 0.2))  # another writer updated it first: read it again
+                continue
+            self._indexes[name] = (stored["etag"], entries)
+            return
+        raise ValueError("its index %s kept changing" % self._path(name, _INDEX))
 
     # -- records ----------------------------------------------------------------------------
 
     def installation(self, name):
         with self._errors("read installation %s" % name):
-            claims_prefix, results_prefix = self._path(name, "claims/"), self._path(name, "results/")
-            names = [n for n in self._list(claims_prefix) + self._list(results_prefix) if n.endswith(".json")]
+            unused, entries = self._index(name, fresh=True)
+            names = ([self._path(name, "claims", _part(i, "claim id") + ".json") for i in entries["claims"]]
+                     + [self._path(name, "results", _part(i, "result id") + ".json") for i in entries["results"]])
             blobs = self._download_all(names)
-            # A blob deleted between listing and download is simply gone.
+            # A blob deleted by hand is simply gone.
             records = {n: _load(n, data) for n, data in blobs.items() if data is not None}
-            claims = [r for n, r in records.items() if n.startswith(claims_prefix)]
-            results = [r for n, r in records.items() if n.startswith(results_prefix)]
+            claims = [records[n] for n in names[:len(entries["claims"])] if n in records]
+            results = [records[n] for n in names[len(entries["claims"]):] if n in records]
             return Installation(name, claims, results)
 
     def installation_names(self):
@@ -247,25 +305,36 @@ class AzureBlobStore(ClaimStore):
         name = claim["installation"]
         with self._errors("write a claim of installation %s" % name):
             claim_id = _part(claim["id"], "claim id")
+            blob_name = self._path(name, "claims", claim_id + ".json")
+            if claim_id in self._index(name)[1]["claims"]:
+                raise self._written_once(blob_name)
             if sensitive_parameters:
                 # Key first: without it nothing of the claim is written.
                 aead = self._cipher("store")
-                blob_name = self._path(name, "sensitive", claim_id + ".parameters")
-                self._upload(blob_name, self._seal(aead, blob_name, _dump(sensitive_parameters)))
-            self._create_record(self._path(name, "claims", claim_id + ".json"), claim)
+                sealed_name = self._path(name, "sensitive", claim_id + ".parameters")
+                self._upload(sealed_name, self._seal(aead, sealed_name, _dump(sensitive_parameters)))
+            self._create_record(blob_name, claim)
+            self._commit(name, "claims", claim_id, blob_name)
 
     def write_result(self, installation, result, outputs, sensitive_outputs):
         with self._errors("write a result of installation %s" % installation):
             result_id = _part(result["id"], "result id")
+            blob_name = self._path(installation, "results", result_id + ".json")
+            if result_id in self._index(installation)[1]["results"]:
+                raise self._written_once(blob_name)
             aead = self._cipher("store") if any(o in sensitive_outputs for o in outputs) else None
+            names = {"outputs": [], "sensitiveOutputs": []}
             for output, value in sorted(outputs.items()):
                 if output in sensitive_outputs:
-                    blob_name = self._path(installation, "sensitive", result_id, _part(output, "output name"))
-                    self._upload(blob_name, self._seal(aead, blob_name, value))
+                    sealed_name = self._path(installation, "sensitive", result_id, _part(output, "output name"))
+                    self._upload(sealed_name, self._seal(aead, sealed_name, value))
+                    names["sensitiveOutputs"].append(output)
                 else:
                     self._upload(self._path(installation, "outputs", result_id, _part(output, "output name")), value)
+                    names["outputs"].append(output)
             # The result goes last: once it is visible, so are its outputs.
-            self._create_record(self._path(installation, "results", result_id + ".json"), result)
+            self._create_record(blob_name, result)
+            self._commit(installation, "results", result_id, blob_name, names)
 
     def sensitive_parameters(self, installation, claim_id):
         with self._errors("read the sensitive parameters of installation %s" % installation):
@@ -277,14 +346,19 @@ class AzureBlobStore(ClaimStore):
 
     def output_values(self, installation, result_id):
         with self._errors("read the outputs of installation %s" % installation):
-            plain = self._path(installation, "outputs", _part(result_id, "result id")) + "/"
-            sealed = self._path(installation, "sensitive", result_id) + "/"
-            blobs = self._download_all(self._list(plain) + self._list(sealed))
+            result_id = _part(result_id, "result id")
+            entries = self._index(installation)[1]
+            if result_id not in entries["results"]:  # recorded after the index was last read
+                entries = self._index(installation, fresh=True)[1]
+            plain = [self._path(installation, "outputs", result_id, n) for n in entries["outputs"].get(result_id, [])]
+            sealed = [self._path(installation, "sensitive", result_id, n)
+                      for n in entries["sensitiveOutputs"].get(result_id, [])]
+            blobs = self._download_all(plain + sealed)
             values = {}
             for blob_name, data in sorted(blobs.items()):
                 if data is not None:
                     output = blob_name.rsplit("/", 1)[1]
-                    values[output] = self._open(blob_name, data) if blob_name.startswith(sealed) else data
+                    values[output] = self._open(blob_name, data) if blob_name in sealed else data
             return values
 
     def fingerprint_key(self):

@@ -1,8 +1,10 @@
 """The kubernetes claim store: records as Secrets, the lock as a coordination.k8s.io/v1 Lease.
 
 Everything lives in one namespace (``claim_store.namespace``, default ``cnab``), which
-must exist: the store never creates namespaces. One object per record::
+must exist: the store never creates namespaces. One object per record, and one index
+per installation::
 
+    Secret cnab-index-<installation>          index.json            cnab.io/record=index
     Secret cnab-claim-<claimId>               claim.json            cnab.io/record=claim
     Secret cnab-parameters-<claimId>          parameters.json       cnab.io/record=sensitive-parameters
     Secret cnab-outputs-<resultId>            <output>: value       cnab.io/record=outputs
@@ -15,17 +17,27 @@ Ids are ULIDs, lowercased; a name that would not be a DNS-1123 name is hashed. R
 Secrets are labelled ``app.kubernetes.io/managed-by=cnab.runtime``, ``cnab.io/record``
 and ``cnab.io/installation``: the installation's name when it is a valid label value
 (63 characters, no trailing ``.``, ``_`` or ``-``), else ``h-<sha256 prefix>``; the
-real name is always in the ``cnab.io/installation`` annotation. Reading an installation
-is one list call selecting its claims and results by label.
+real name is always in the ``cnab.io/installation`` annotation, so one installation's
+objects can be found with a label selector (``kubectl get secrets -l ...``).
+
+Reading an installation never lists: an API server evaluates a label selector by
+scanning every Secret of the namespace, so a list costs more the more installations
+the store holds. The index Secret names the installation's claims and results; a read
+is one GET of the index and one GET per record (in parallel), whatever the store's size.
+A record is written first (create-only), then committed by adding its id to the index,
+an update conditional on the index's ``resourceVersion`` (409: read it again and retry).
+A record whose commit never happened (the API server went away in between) is invisible
+to reads; writing it again adopts it when its content is the same.
 
 Sensitive values have Secrets of their own, so that claims, results and plain outputs
 can be exported (``-l 'cnab.io/record in (claim,result,outputs)'``) without them.
 Plain outputs are not in the result's Secret either, so that reading an installation's
 history does not carry every output value.
 
-Records are immutable: created once (409 is an error), never updated, and marked
-``immutable``. Outputs are created before their result, so a visible result always has
-its outputs. A record larger than one Secret allows (1 MiB of data) is refused, not split.
+Records are immutable: created once, never updated, and marked ``immutable``; only the
+index changes. Outputs are created before their result, so a visible result always has
+its outputs. A record larger than one Secret allows (1 MiB of data) is refused, not split;
+so is a record that would grow the index past it (about 35,000 claims and results).
 
 Requests go through k8s_api.Connection (shared with the kubernetes driver): the official SDK's configuration (kubeconfig, in-cluster service
 account, exec and token auth, TLS) and its REST client, as plain JSON: the SDK's typed
@@ -69,9 +81,12 @@ RECORD = "cnab.io/record"
 CLAIM_ID = "cnab.io/claim"
 RESULT_ID = "cnab.io/result"
 FINGERPRINT_KEY = "cnab-fingerprint-key"
+INDEX_KEY = "index.json"
 
 MAX_SECRET_DATA = 1024 * 1024  # the API server's limit: the sum of a Secret's decoded values
 PAGE = 250  # items per list call
+READERS = 8  # parallel GETs of one installation's records
+COMMIT_ATTEMPTS = 20  # index updates that lost a race (409) before giving up
 
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -105,6 +120,18 @@ def record_name(kind, record_id):
     return _object_name("cnab-" + kind, str(record_id).lower())
 
 
+def index_name(installation):
+    return _object_name("cnab-index", installation)
+
+
+def _entries(index):
+    """The claim and result ids an index Secret names (none when there is no index)."""
+    if index is None:
+        return {"claims": [], "results": []}
+    document = json.loads(_decode((index.get("data") or {})[INDEX_KEY]))
+    return {"claims": list(document.get("claims") or []), "results": list(document.get("results") or [])}
+
+
 def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -136,6 +163,19 @@ def _decode(value):
 
 def _dump(document):
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _same_content(existing, secret):
+    """True when ``existing`` is the Secret ``secret`` would create (same data, same installation)."""
+    if existing is None:
+        return False
+    annotations = existing["metadata"].get("annotations") or {}
+    return (annotations.get(INSTALLATION) == secret["metadata"]["annotations"].get(INSTALLATION)
+            and (existing.get("data") or {}) == secret["data"])
+
+
+def _exists(secret):
+    return _Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
 
 
 def _holder_identity():
@@ -181,6 +221,7 @@ class KubernetesStore(ClaimStore):
             "leases": "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % quote(self.namespace, safe=""),
         }
         self._namespace_checked = False
+        self._indexes = {}  # installation -> its index Secret as last read or written (for the next update)
         self._held = {}
         self._held_lock = threading.Lock()
 
@@ -272,7 +313,7 @@ class KubernetesStore(ClaimStore):
 
     # -- records ----------------------------------------------------------------------------
 
-    def _secret(self, name, labels, annotations, data):
+    def _secret(self, name, labels, annotations, data, immutable=True):
         size = sum(len(value) for value in data.values())
         if size > MAX_SECRET_DATA:
             # Splitting a record over several Secrets would make writing it non-atomic: refuse it.
@@ -282,7 +323,7 @@ class KubernetesStore(ClaimStore):
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "Opaque",
-            "immutable": True,
+            "immutable": immutable,
             "metadata": {"name": name, "labels": labels, "annotations": annotations},
             "data": {key: _encode(value) for key, value in sorted(data.items())},
         }
@@ -293,7 +334,8 @@ class KubernetesStore(ClaimStore):
         return self._secret(record_name(kind, record_id), labels, dict(ids, **{INSTALLATION: installation}), data)
 
     def _write(self, installation, secrets):
-        """Create the Secrets in order; each is a new record."""
+        """Create the Secrets in order; each is a new record. One that exists with the same content
+        was written by a run whose commit did not happen: it is taken as is."""
         held = self._held.get(installation)
         if held is not None and held.lost:
             raise _Refused(held.lost)
@@ -305,8 +347,51 @@ class KubernetesStore(ClaimStore):
                     raise _Refused("%s is too large for one Kubernetes Secret: %s"
                                    % (secret["metadata"]["name"], api_reason(exc))) from exc
                 raise
-            if created is None:
-                raise _Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
+            if created is None and not _same_content(self._get("secrets", secret["metadata"]["name"]), secret):
+                raise _exists(secret)
+
+    def _index(self, installation, fresh=False):
+        """The installation's index Secret (None when it has none); the last one seen unless ``fresh``."""
+        if fresh or installation not in self._indexes:
+            index = self._get("secrets", index_name(installation))
+            if index is not None and (index["metadata"].get("annotations") or {}).get(INSTALLATION) != installation:
+                raise _Refused("Secret %s belongs to another installation" % index_name(installation))
+            self._indexes[installation] = index
+        return self._indexes[installation]
+
+    def _write_record(self, installation, kind, record_id, secrets):
+        """Write a record's Secrets (the record's own last), then commit it to the index."""
+        if record_id in _entries(self._index(installation))[kind]:
+            raise _exists(secrets[-1])
+        self._write(installation, secrets)
+        self._commit(installation, kind, record_id, secrets[-1])
+
+    def _commit(self, installation, kind, record_id, secret):
+        """Add ``record_id`` to the index's ``kind`` ids: from then on reads see the record."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            index = self._index(installation, fresh=attempt > 0)
+            entries = _entries(index)
+            if record_id in entries[kind]:  # another writer committed the same record first
+                raise _exists(secret)
+            entries[kind].append(record_id)
+            labels = {MANAGED_BY: MANAGER, INSTALLATION: label_value(installation), RECORD: "index"}
+            body = self._secret(index_name(installation), labels, {INSTALLATION: installation},
+                                {INDEX_KEY: _dump(entries)}, immutable=False)
+            try:
+                if index is None:
+                    stored = self._create("secrets", body)
+                else:
+                    body["metadata"]["resourceVersion"] = index["metadata"]["resourceVersion"]
+                    stored = self._replace("secrets", body)
+            except self._api_exception as exc:
+                if exc.status != 404:  # 404: the index was deleted meanwhile
+                    raise
+                stored = None
+            if stored is not None:
+                self._indexes[installation] = stored
+                return
+            time.sleep(min(0.01 * (attempt + 1), 0.2))  # another writer updated it first: read it again
+        raise _Refused("its index Secret %s kept changing" % index_name(installation))
 
     def _own_secret(self, installation, name):
         secret = self._get("secrets", name)
@@ -314,25 +399,35 @@ class KubernetesStore(ClaimStore):
             return None
         return secret
 
+    def _read_all(self, names):
+        """name -> Secret (None when missing); several GETs at once, as each is one round trip."""
+        if len(names) < 3:
+            return {name: self._get("secrets", name) for name in names}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(READERS, len(names))) as pool:
+            return dict(zip(names, pool.map(lambda name: self._get("secrets", name), names)))
+
     def installation(self, name):
         check_installation_name(name)
-        selector = "%s=%s,%s=%s,%s in (claim,result)" % (MANAGED_BY, MANAGER, INSTALLATION, label_value(name), RECORD)
         claims, results = [], []
         with self._api("read installation %s" % name):
             self._ensure_namespace()
-            for item in self._list_secrets(selector):
-                metadata = item["metadata"]
-                if (metadata.get("annotations") or {}).get(INSTALLATION) != name:
-                    continue  # a hashed label shared with another name: not this installation
-                data = item.get("data") or {}
-                if metadata["labels"][RECORD] == "claim":
+            entries = _entries(self._index(name, fresh=True))
+            names = ([record_name("claim", i) for i in entries["claims"]]
+                     + [record_name("result", i) for i in entries["results"]])
+            for secret in self._read_all(names).values():
+                if secret is None or (secret["metadata"].get("annotations") or {}).get(INSTALLATION) != name:
+                    continue  # deleted by hand, or a hashed name shared with another installation
+                data = secret.get("data") or {}
+                if "claim.json" in data:
                     claims.append(json.loads(_decode(data["claim.json"])))
                 else:
                     results.append(json.loads(_decode(data["result.json"])))
             return Installation(name, claims, results)
 
     def installation_names(self):
-        selector = "%s=%s,%s=claim" % (MANAGED_BY, MANAGER, RECORD)
+        selector = "%s=%s,%s=index" % (MANAGED_BY, MANAGER, RECORD)
         with self._api("list installations"):
             self._ensure_namespace()
             names = {(item["metadata"].get("annotations") or {}).get(INSTALLATION)
@@ -349,7 +444,7 @@ class KubernetesStore(ClaimStore):
                 secrets.append(self._record(name, "parameters", claim["id"], "sensitive-parameters",
                                             {"parameters.json": _dump(sensitive_parameters)}, ids))
             secrets.append(self._record(name, "claim", claim["id"], "claim", {"claim.json": _dump(claim)}, ids))
-            self._write(name, secrets)
+            self._write_record(name, "claims", claim["id"], secrets)
 
     def write_result(self, installation, result, outputs, sensitive_outputs):
         check_installation_name(installation)
@@ -370,7 +465,7 @@ class KubernetesStore(ClaimStore):
             # The result goes last: once it is visible, so are its outputs.
             secrets.append(self._record(installation, "result", result["id"], "result",
                                         {"result.json": _dump(result)}, ids))
-            self._write(installation, secrets)
+            self._write_record(installation, "results", result["id"], secrets)
 
     def sensitive_parameters(self, installation, claim_id):
         check_installation_name(installation)

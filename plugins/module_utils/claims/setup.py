@@ -28,18 +28,20 @@ from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import B
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
 
 # What claims/kubernetes.py asks of the API in its namespace, verb by verb:
-#   secrets  get      sensitive_parameters, output_values, fingerprint_key   GET secrets/{name}
-#            list     installation, installation_names                       GET secrets?labelSelector=...
+#   secrets  get      installation (index, records), sensitive_parameters,   GET secrets/{name}
+#                     output_values, fingerprint_key
+#            list     installation_names                                     GET secrets?labelSelector=...
 #            create   write_claim, write_result, fingerprint_key             POST secrets
+#            update   write_claim, write_result: the installation's index    PUT secrets/{name}
 #   leases   get      lock, lock_holder, break_lock                          GET leases/{name}
 #            create   lock, the first time an installation is locked         POST leases
 #            update   lock (free or expired Lease), renewal, release, break_lock   PUT leases/{name}
-# Records are immutable and Leases are cleared rather than deleted: no update of Secrets, no patch,
-# delete or watch. The store's one other request, GET namespaces/{namespace} (once per store, to tell
+# Records are immutable (only the index Secret is updated) and Leases are cleared rather than deleted:
+# no patch, delete or watch. The store's one other request, GET namespaces/{namespace} (once per store, to tell
 # a missing namespace from an empty store), is on a cluster-scoped resource that no Role can grant:
 # the store carries on when it is forbidden (403).
 STORE_RULES = (
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "list"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "list", "update"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "update"]},
 )
 RBAC = "rbac.authorization.k8s.io"
