@@ -12,18 +12,20 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 
-.PHONY: help setup docker azurite deploy test lint sanity bench clean
+.PHONY: help setup docker azurite registries deploy test lint sanity bench clean
 
 help:
 	@echo "make setup   Debian packages, .venv, collection installed in build/collections"
 	@echo "make docker  start a Docker daemon unless one answers"
 	@echo "make azurite start Azurite (Azure Blob emulator, from npm) unless one answers on 127.0.0.1:10000"
+	@echo "make registries  start the test OCI registries on 127.0.0.1:5100-5103 unless they answer"
 	@echo "make deploy  setup + docker + ansible-playbook playbooks/deploy.yml"
 	@echo "make test    setup + docker + azurite + lint + sanity + pytest tests/unit tests/integration"
 	@echo "make lint    ruff + ansible-lint"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
 	@echo "make ee      build context of the AWX execution environment in build/ee (scripts/build-ee.sh)"
+	@echo "make fuzz    long-run fuzz tests (CNAB_FUZZ_EXAMPLES, default 10000 per property)"
 
 setup:
 	@scripts/setup.sh
@@ -34,10 +36,13 @@ docker:
 azurite:
 	@scripts/start-azurite.sh
 
+registries:
+	@scripts/start-registries.sh
+
 deploy: setup docker
 	ansible-playbook playbooks/deploy.yml
 
-test: setup docker azurite lint sanity
+test: setup docker azurite registries lint sanity
 	python -m pytest tests/unit tests/integration -q -p no:cacheprovider
 
 lint: setup
@@ -47,13 +52,20 @@ lint: setup
 sanity: setup
 	scripts/sanity.sh
 
-bench: setup docker
+bench: setup docker registries
 	python benchmarks/install_overhead.py
 	python benchmarks/kubernetes_driver.py
+	python benchmarks/distribution.py
+	python benchmarks/verification.py
 
 .PHONY: ee
 ee: setup
 	scripts/build-ee.sh
+
+# Long-run fuzzing: >= 10000 generated documents and archives per property (CI runs a bounded number).
+.PHONY: fuzz
+fuzz: setup
+	CNAB_FUZZ_EXAMPLES=$${CNAB_FUZZ_EXAMPLES:-10000} python -m pytest tests/unit/test_fuzz_bundle.py tests/unit/test_fuzz_archive.py -q -s -p no:cacheprovider
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache examples/*/busybox

@@ -17,6 +17,8 @@ log() { echo "setup: $*"; }
 # python3-apt lets Ansible's apt module run from the virtualenv's interpreter;
 # python3-venv provides ensurepip for `python3 -m venv`.
 packages=(docker.io busybox-static python3 python3-venv python3-apt shellcheck git curl)
+# OCI registries for the distribution tests (and skopeo as their benchmark baseline).
+packages+=(docker-registry skopeo apache2-utils)
 # Node.js and npm (for Azurite, the Azure Blob emulator the tests use) come with this machine
 # image; Debian's packages are the fallback where they do not.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

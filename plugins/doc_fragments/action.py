@@ -4,6 +4,13 @@ options:
   bundle:
     description:
       - Path to a C(bundle.json) file, or to a directory that holds one.
+      - Or a thick bundle archive, a path ending in C(.tgz), C(.tar.gz) or C(.tar). The invocation image is loaded
+        into the Docker engine from the archive, so no registry is needed.
+      - Or a registry reference C(host[:port]/repository:tag) or C(host[:port]/repository@sha256:...), reached with
+        O(registry_auth). The bundle's relocated, digest-pinned invocation image is run, and the relocation mapping
+        is given to it as C(/cnab/app/relocation-mapping.json).
+      - The claims record the reference and, for an archive or a registry, the bundle's index digest. A tag is
+        resolved with one request to decide whether anything changed; a tag moved to another digest is an upgrade.
       - Falls back to the environment variable E(CNAB_BUNDLE).
     type: str
   parameters:
@@ -151,6 +158,72 @@ options:
           - Settings of a driver plugin. A C(cnab-<name>) executable gets them as environment variables, a Python
             driver as C(options["config"]). Do not put secrets here; pass them through the plugin's environment.
         type: dict
+  registry_auth:
+    description:
+      - How to reach the registry of a O(bundle) given as a registry reference (and to pull its images through the
+        Docker engine). Without credentials, those of the Docker config file are used, else the registry is read
+        anonymously.
+    type: dict
+    suboptions:
+      username:
+        description: User name for the registry. Falls back to E(CNAB_REGISTRY_USERNAME).
+        type: str
+      password:
+        description: Password of O(registry_auth.username). Falls back to E(CNAB_REGISTRY_PASSWORD).
+        type: str
+      token:
+        description: Identity (refresh) token for the registry, instead of a password. Falls back to E(CNAB_REGISTRY_TOKEN).
+        type: str
+      docker_config:
+        description:
+          - Directory holding the Docker C(config.json) whose credentials (C(auths), C(credHelpers), C(credsStore))
+            are used when no username or token is given. Falls back to E(DOCKER_CONFIG), then C(~/.docker).
+        type: path
+      ca_cert:
+        description: CA bundle that signs the registry's TLS certificate. Falls back to E(CNAB_REGISTRY_CA_CERT).
+        type: path
+      insecure:
+        description:
+          - Reach a non-loopback registry over plain HTTP or without TLS verification. Registries on loopback
+            addresses are reached over plain HTTP without it, as Docker does. Falls back to E(CNAB_REGISTRY_INSECURE).
+        type: bool
+        default: false
+      timeout:
+        description: Seconds to wait for each registry request. Falls back to E(CNAB_REGISTRY_TIMEOUT).
+        type: int
+        default: 60
+      retries:
+        description: How many times a refused connection or a server error is retried.
+        type: int
+        default: 3
+  verify:
+    description:
+      - Signature policy for a O(bundle) (or C(cnab.runtime.cnab_bundle)'s C(src)) given as a registry reference or
+        a thick archive. A bundle verifies when one of its cosign signatures (the manifest tagged
+        C(sha256-<hex>.sig) next to its index, or carried in the archive) is valid for one of O(verify.keys) and names
+        the digest of the bundle index actually fetched; bundle.json and every image are then checked by digest
+        from that index down.
+      - Checked before anything runs, so a refused bundle starts no container. The claim records whether the bundle
+        was verified and the fingerprint of the key (see C(cnab.runtime.cnab_claim_info)).
+      - Set it once for a whole play with C(module_defaults) for C(group/cnab.runtime.cnab), or with the environment
+        (for example from an AWX credential).
+    type: dict
+    suboptions:
+      keys:
+        description:
+          - Public keys (PEM, as C(cosign generate-key-pair) or M(cnab.runtime.cnab_signing_key) write them) whose
+            signatures are trusted. Falls back to E(CNAB_VERIFY_KEYS), a comma-separated list of paths.
+          - Without keys and with O(verify.required=false), nothing is checked.
+        type: list
+        elements: path
+      required:
+        description:
+          - V(true) refuses a bundle that is unsigned, signed by no key of O(verify.keys), or whose signature names
+            another digest, with a one-sentence error naming the bundle and the reason. A local C(bundle.json)
+            carries no signature, so it is refused too.
+          - V(false) uses such a bundle with a warning (when keys are given). Falls back to E(CNAB_VERIFY_REQUIRED).
+        type: bool
+        default: false
   lock_timeout:
     description:
       - Seconds to wait for another run on the same installation to release its lock before failing.

@@ -39,6 +39,43 @@ CLAIM_STORE_SPEC = dict(
     ),
 )
 
+# Registry connection settings shared by every module that reaches an OCI registry.
+REGISTRY_AUTH_SPEC = dict(
+    type="dict",
+    apply_defaults=True,
+    options=dict(
+        username=dict(type="str", fallback=(env_fallback, ["CNAB_REGISTRY_USERNAME"])),
+        password=dict(type="str", no_log=True, fallback=(env_fallback, ["CNAB_REGISTRY_PASSWORD"])),
+        token=dict(type="str", no_log=True, fallback=(env_fallback, ["CNAB_REGISTRY_TOKEN"])),
+        docker_config=dict(type="path", fallback=(env_fallback, ["DOCKER_CONFIG"])),
+        ca_cert=dict(type="path", fallback=(env_fallback, ["CNAB_REGISTRY_CA_CERT"])),
+        insecure=dict(type="bool", default=False, fallback=(env_fallback, ["CNAB_REGISTRY_INSECURE"])),
+        timeout=dict(type="int", default=60, fallback=(env_fallback, ["CNAB_REGISTRY_TIMEOUT"])),
+        retries=dict(type="int", default=3),
+    ),
+)
+
+# Signing on push (cnab_bundle): the private key and its passphrase (cosign's variable too).
+SIGN_SPEC = dict(
+    type="dict",
+    apply_defaults=True,
+    options=dict(
+        key=dict(type="path", fallback=(env_fallback, ["CNAB_SIGNING_KEY"])),
+        passphrase=dict(type="str", no_log=True,
+                        fallback=(env_fallback, ["CNAB_SIGNING_KEY_PASSWORD", "COSIGN_PASSWORD"])),
+    ),
+)
+
+# Verification policy: trusted public keys, and whether an unverified bundle is refused.
+VERIFY_SPEC = dict(
+    type="dict",
+    apply_defaults=True,
+    options=dict(
+        keys=dict(type="list", elements="path", no_log=False, fallback=(env_fallback, ["CNAB_VERIFY_KEYS"])),
+        required=dict(type="bool", default=False, fallback=(env_fallback, ["CNAB_VERIFY_REQUIRED"])),
+    ),
+)
+
 ACTION_ARGS = dict(
     installation=dict(type="str"),
     bundle=dict(type="str", fallback=(env_fallback, ["CNAB_BUNDLE"])),
@@ -82,6 +119,8 @@ ACTION_ARGS = dict(
         ),
     ),
     claim_store=CLAIM_STORE_SPEC,
+    registry_auth=REGISTRY_AUTH_SPEC,
+    verify=VERIFY_SPEC,
     lock_timeout=dict(type="int", default=300, fallback=(env_fallback, ["CNAB_LOCK_TIMEOUT"])),
     force=dict(type="bool", default=False),
     break_lock=dict(type="bool", default=False),
@@ -136,6 +175,8 @@ def run_action_module(intent, extra=None, required=("installation",)):
         lock_timeout=params["lock_timeout"],
         break_lock=params["break_lock"],
         reveal_sensitive=params["reveal_sensitive"],
+        registry_auth=params["registry_auth"],
+        verify=params["verify"],
     )
     try:
         response = runtime.execute(request, on_secrets=module.no_log_values.update)
@@ -269,3 +310,60 @@ def run_driver_setup_module():
     except CnabError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)
+def run_signing_key_module():
+    module = CnabModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True, fallback=(env_fallback, ["CNAB_SIGNING_KEY"])),
+            public_key_path=dict(type="path"),
+            passphrase=dict(type="str", no_log=True,
+                            fallback=(env_fallback, ["CNAB_SIGNING_KEY_PASSWORD", "COSIGN_PASSWORD"])),
+            format=dict(type="str", default="cosign", choices=["cosign", "pkcs8"]),
+        ),
+        supports_check_mode=True,
+    )
+    from ansible_collections.cnab.runtime.plugins.module_utils.signing.keyfiles import ensure_key_pair
+
+    params = module.params
+    try:
+        report = ensure_key_pair(params["path"], params["public_key_path"], params["passphrase"], params["format"],
+                                 module.check_mode)
+    except CnabError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**report)
+
+
+def run_bundle_module():
+    # The action modules' options are accepted (and ignored, but for registry_auth), as by
+    # cnab_claim_info, so that the group's module_defaults apply.
+    dest_auth = copy.deepcopy(REGISTRY_AUTH_SPEC)
+    for option in dest_auth["options"].values():
+        option.pop("fallback", None)  # the destination's credentials are never taken from the environment
+    dest_auth.pop("apply_defaults")
+    spec = _spec(dict(
+        src=dict(type="str", required=True),
+        dest=dict(type="str"),
+        dest_registry_auth=dest_auth,
+        compression=dict(type="str", default="gzip", choices=["gzip", "fast", "best", "none"]),
+        sign=SIGN_SPEC,
+    ), required=())
+    module = CnabModule(argument_spec=spec, supports_check_mode=True)
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci import operations
+    from ansible_collections.cnab.runtime.plugins.module_utils.signing import bundle_ops
+
+    params = module.params
+    dest_options = params["dest_registry_auth"]
+    if dest_options is not None:
+        dest_options = {key: value for key, value in dest_options.items() if value is not None}
+    try:
+        prepared = bundle_ops.before(params["src"], params["dest"], params["sign"], params["verify"],
+                                     params["registry_auth"])
+        result = operations.run(prepared.src, params["dest"], params["registry_auth"], dest_options,
+                                params["compression"], module.check_mode)
+        for warning in bundle_ops.after(prepared, result, params["dest"], params["registry_auth"], dest_options,
+                                        module.check_mode):
+            module.warn(warning)
+    except CnabError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)

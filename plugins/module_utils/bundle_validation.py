@@ -5,6 +5,7 @@ Importing this module costs nothing: it is shipped in every module payload and
 """
 
 import json
+import math
 import re
 import unicodedata
 
@@ -28,6 +29,9 @@ RESERVED_PATHS = frozenset(
 # Deeper documents are refused up front: jsonschema, the canonical JSON writer
 # and Ansible's result serialiser all recurse, and would fail with RecursionError.
 MAX_DEPTH = 100
+# RFC 8785 writes numbers as IEEE 754 doubles: larger integers would not survive canonicalisation.
+MAX_SAFE_INTEGER = 2 ** 53 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Output names become file names in the claim store (outputs/<resultId>/<name>); this also rules out "." and "..".
 OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -114,12 +118,36 @@ def _depth_exceeds(doc, limit):
     return False
 
 
+def _unrepresentable(doc):
+    """What in ``doc`` RFC 8785 cannot write, or None."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return "NaN or Infinity"
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+            return f"an integer beyond +/-{MAX_SAFE_INTEGER}"
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return "a lone UTF-16 surrogate escape (\\ud800-\\udfff)"
+        if isinstance(value, dict):
+            stack.extend(value.values())
+            stack.extend(value.keys())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
 def validate_bundle_document(doc):
     """Raise BundleValidationError (one sentence) unless ``doc`` is a valid CNAB bundle."""
     if not isinstance(doc, dict):
         _fail((), f"the document must be a JSON object, not {_json_type(doc)}")
     if _depth_exceeds(doc, MAX_DEPTH):
         _fail((), f"it is nested more than {MAX_DEPTH} levels deep")
+    unrepresentable = _unrepresentable(doc)
+    if unrepresentable:
+        # Python's JSON parser accepts these, but the canonical form (RFC 8785) that identifies a
+        # bundle cannot hold them (found by fuzzing).
+        _fail((), f"it holds {unrepresentable}, which canonical JSON (RFC 8785) cannot represent")
     try:
         import jsonschema
         from jsonschema.exceptions import SchemaError, best_match

@@ -59,3 +59,31 @@ class ImageDigestMismatch(DriverError):
 
 class Cancelled(CnabError):
     """The run was interrupted by SIGINT or SIGTERM."""
+
+
+class InvalidReference(BundleError):
+    """A string is not a valid OCI reference (host[:port]/repository[:tag][@digest])."""
+
+
+class RegistryError(BundleError):
+    """An OCI registry cannot be reached or refused an operation."""
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials (or their absence)."""
+
+
+class ContentDigestMismatch(BundleError):
+    """Content read from a registry or archive does not match its digest."""
+
+
+class ArchiveError(BundleError):
+    """A thick bundle archive cannot be written, read, or is unsafe or corrupt."""
+
+
+class SignatureError(BundleError):
+    """A signature is missing, invalid or does not match the bundle."""
+
+
+class SigningKeyError(SignatureError):
+    """A signing or verification key cannot be read, decrypted, used or written."""

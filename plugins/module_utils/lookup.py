@@ -20,7 +20,8 @@ def claim_summary(claim):
         "action": claim["action"],
         "created": claim.get("created"),
         "bundle": {"name": bundle.get("name"), "version": bundle.get("version"), "digest": custom.get("bundleDigest"),
-                   "reference": claim.get("bundleReference")},
+                   "reference": claim.get("bundleReference"), "index_digest": custom.get("indexDigest"),
+                   "signature": custom.get("signature")},
     }
 
 

@@ -16,11 +16,15 @@ INTENTS = ("install", "upgrade", "uninstall", "present", "absent", "action")
 class Desired:
     """What the user asks for, reduced to what decisions compare."""
 
-    def __init__(self, intent, digest=None, parameters_fp=None, credentials_fp=None, action=None, force=False):
+    def __init__(self, intent, digest=None, parameters_fp=None, credentials_fp=None, action=None, force=False,
+                 index_digest=None):
         if intent not in INTENTS:
             raise ValueError("unknown intent %r" % intent)
         self.intent = intent
         self.digest = digest
+        # The OCI index digest of a bundle from a registry or an archive (None for a local file):
+        # it also pins the images, so a tag moved to a rebuilt image is a change.
+        self.index_digest = index_digest
         self.parameters_fp = parameters_fp
         self.credentials_fp = credentials_fp
         self.action = action  # an ActionInfo, for intent "action"
@@ -43,6 +47,11 @@ def drift(claim, desired):
     reasons = []
     if recorded.get("bundleDigest") != desired.digest:
         reasons.append("the bundle digest changed")
+    elif recorded.get("indexDigest") != desired.index_digest:
+        if recorded.get("indexDigest") and desired.index_digest:
+            reasons.append("the bundle's index digest changed (its images differ)")
+        else:
+            reasons.append("the bundle's source changed (local file or registry/archive)")
     if recorded.get("parametersFingerprint") != desired.parameters_fp:
         reasons.append("the parameters changed")
     if recorded.get("credentialsFingerprint") != desired.credentials_fp:
@@ -56,6 +65,13 @@ def _sync_reason(installation, desired):
     if installation.status_of(last) != STATUS_SUCCEEDED:
         return 'the last action "%s" did not succeed' % last["action"]
     return drift(installation.last_successful_modifying, desired)
+
+
+def digest_decides(installation, intent, force=False):
+    """False when ``decide`` returns the same plan whatever the desired bundle digest: an
+    ``install`` of an installed installation (no force) is a no-op. A bundle given by tag
+    then needs no registry round trip to resolve it."""
+    return not (intent == "install" and installation.installed and not force)
 
 
 def decide(installation, desired):

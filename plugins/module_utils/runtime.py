@@ -8,14 +8,15 @@ Plain Python; the Ansible adapter builds a ``Request`` and renders the ``Respons
 
 import json
 
+from ansible_collections.cnab.runtime.plugins.module_utils import sources
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
-from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json, load_bundle
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
 from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, Cancelled, CnabError, DriverError
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import claim_summary, recorded_parameters, render_outputs
-from ansible_collections.cnab.runtime.plugins.module_utils.plan import Desired, decide
+from ansible_collections.cnab.runtime.plugins.module_utils.plan import Desired, decide, digest_decides
 
 # Intents whose parameters and bundle default to the last successful modifying claim's.
 _REUSES_STORED_INPUTS = ("upgrade", "uninstall", "absent", "action")
@@ -24,7 +25,7 @@ _REUSES_STORED_INPUTS = ("upgrade", "uninstall", "absent", "action")
 class Request:
     def __init__(self, intent, installation=None, bundle=None, parameters=None, credentials=None, action=None,
                  force=False, check_mode=False, driver="docker", driver_options=None, claim_store=None,
-                 lock_timeout=300, reveal_sensitive=False, break_lock=False):
+                 lock_timeout=300, reveal_sensitive=False, break_lock=False, registry_auth=None, verify=None):
         self.intent = intent
         self.installation = installation
         self.bundle = bundle
@@ -39,6 +40,8 @@ class Request:
         self.lock_timeout = lock_timeout
         self.reveal_sensitive = reveal_sensitive
         self.break_lock = break_lock
+        self.registry_auth = registry_auth or {}  # registry options of a bundle given as a reference
+        self.verify = verify or {}  # signature policy: keys, required (signing/gate.py)
 
 
 class Response:
@@ -67,8 +70,9 @@ class Response:
 class _Inputs:
     """Everything resolved from the request before any decision."""
 
-    def __init__(self, bundle, parameters, credentials, key):
-        self.bundle = bundle
+    def __init__(self, source, parameters, credentials, key):
+        self.source = source
+        self.bundle = bundle = source.bundle if source else None
         self.parameters = parameters
         self.credentials = credentials
         self.parameters_fp = v.fingerprint(key, parameters) if bundle else None
@@ -84,15 +88,15 @@ def execute(request, on_secrets=None):
     store = open_store(request.claim_store)
     if request.intent == "action" and request.bundle:
         # A stateless action needs no installation: nothing is read from the store.
-        bundle = load_bundle(request.bundle)
-        if _action_info(bundle, request.action).stateless:
-            return _run_untracked(request, bundle, request.parameters, request.credentials, on_secrets)
+        source = sources.apply_policy(sources.open_source(request.bundle, request.registry_auth), request.verify)
+        if _action_info(source.bundle, request.action).stateless:
+            return _run_untracked(request, source, request.parameters, request.credentials, on_secrets)
     name = check_installation_name(request.installation)
     installation = store.installation(name)
     inputs = _resolve(store, installation, request, on_secrets)
     action_info = _action_info(inputs.bundle, request.action) if request.intent == "action" else None
     if action_info is not None and action_info.stateless:
-        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials, on_secrets)
+        return _run_untracked(request, inputs.source, inputs.parameters, inputs.credentials, on_secrets)
     plan, response = _plan(installation, inputs, request, action_info)
     if plan.operation is None:
         return response
@@ -101,7 +105,7 @@ def execute(request, on_secrets=None):
         if info.modifies:
             return response
         # Non-modifying actions run in check mode too, but leave no record behind.
-        return _run_untracked(request, inputs.bundle, inputs.parameters, inputs.credentials, on_secrets,
+        return _run_untracked(request, inputs.source, inputs.parameters, inputs.credentials, on_secrets,
                               name, installation.current_revision)
     driver = drivers.get_driver(request.driver, request.driver_options)
     cancel = drivers.Cancellation()
@@ -141,23 +145,30 @@ def _action_info(bundle, action):
 
 def _plan(installation, inputs, request, action_info):
     desired = Desired(request.intent, inputs.bundle and inputs.bundle.digest, inputs.parameters_fp,
-                      inputs.credentials_fp, action_info, request.force)
+                      inputs.credentials_fp, action_info, request.force,
+                      index_digest=inputs.source and inputs.source.index_digest)
     plan = decide(installation, desired)
     response = Response(plan.changed, plan.operation, plan.reason, _diff(installation, inputs, plan))
     response.secrets = inputs.masker.secrets
+    response.warnings.extend(inputs.source.warnings if inputs.source else ())
     return plan, response
 
 
 def _resolve(store, installation, request, on_secrets):
     stored = installation.last_successful_modifying or installation.last_modifying
     if request.bundle:
-        bundle = load_bundle(request.bundle)
+        # The claim the decision compares with spares fetching a bundle it already recorded.
+        source = sources.open_source(request.bundle, request.registry_auth, installation.last_successful_modifying,
+                                     resolve_tag=digest_decides(installation, request.intent, request.force))
     elif stored is not None and request.intent in _REUSES_STORED_INPUTS:
-        bundle = Bundle(stored["bundle"], stored.get("bundleReference"))
+        source = sources.from_claim(stored, request.registry_auth)
     elif request.intent not in ("uninstall", "absent") or installation.exists:
         raise BundleError("no bundle was given for installation %s: set the bundle option." % installation.name)
     else:
-        bundle = None
+        source = None
+    # Signatures are checked before anything runs; a refusal raises SignatureError here.
+    sources.apply_policy(source, request.verify, installation.last_successful_modifying if request.bundle else stored)
+    bundle = source.bundle if source else None
     parameters = request.parameters
     if parameters is None and stored is not None and request.intent in _REUSES_STORED_INPUTS:
         parameters = dict(stored.get("parameters") or {})
@@ -172,7 +183,7 @@ def _resolve(store, installation, request, on_secrets):
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         bundle.validate()  # a malformed bundle: let validation say what is wrong
         raise BundleError("bundle.json is malformed: %s." % exc) from exc
-    inputs = _Inputs(bundle, resolved, credentials, key)
+    inputs = _Inputs(source, resolved, credentials, key)
     if on_secrets:
         on_secrets(inputs.masker.secrets)
     return inputs
@@ -211,7 +222,8 @@ def _settle_interrupted(store, installation, driver, request):
     return store.installation(installation.name)
 
 
-def _operation(bundle, claim, action, inputs, cancel=None):
+def _operation(source, claim, action, inputs, cancel=None):
+    bundle = source.bundle
     env = {
         "CNAB_INSTALLATION_NAME": claim["installation"],
         "CNAB_BUNDLE_NAME": bundle.name,
@@ -222,6 +234,7 @@ def _operation(bundle, claim, action, inputs, cancel=None):
     }
     files = {"/cnab/bundle.json": canonical_json(bundle.document),
              "/cnab/claim.json": json.dumps(claim, sort_keys=True)}
+    files.update(source.files())
     p_env, p_files = v.parameter_destinations(bundle, action, inputs.parameters)
     c_env, c_files = v.credential_destinations(bundle, action, inputs.credentials)
     # Order matters: CNAB_* last so nothing overrides them, credentials over parameters.
@@ -229,8 +242,10 @@ def _operation(bundle, claim, action, inputs, cancel=None):
     environment.update(env)
     files.update(p_files)
     files.update(c_files)
-    return drivers.Operation(claim["installation"], action, claim["revision"], bundle, bundle.invocation_image(),
-                             environment, files, v.wanted_outputs(bundle, action), claim["id"], cancel)
+    image = bundle.invocation_image()
+    return drivers.Operation(claim["installation"], action, claim["revision"], bundle, image,
+                             environment, files, v.wanted_outputs(bundle, action), claim["id"], cancel,
+                             image_source=source.image_source(image))
 
 
 class _Prepared:
@@ -242,16 +257,18 @@ class _Prepared:
         self.info = bundle.action(action)
         revision = model.new_ulid() if self.info.modifies else installation.current_revision
         public, self.sensitive = v.split_sensitive(bundle, inputs.parameters)
-        self.claim = model.new_claim(installation.name, self.info.name, bundle, public, revision, {
+        custom = {
             "bundleDigest": bundle.digest,
             "parametersFingerprint": inputs.parameters_fp,
             "credentialsFingerprint": inputs.credentials_fp,
             "modifies": self.info.modifies,
             "sensitiveParameters": sorted(self.sensitive),
             "driver": request.driver,
-        })
+        }
+        custom.update(inputs.source.claim_custom())
+        self.claim = model.new_claim(installation.name, self.info.name, bundle, public, revision, custom)
         try:
-            self.operation = _operation(bundle, self.claim, self.info.name, inputs, cancel)
+            self.operation = _operation(inputs.source, self.claim, self.info.name, inputs, cancel)
         except CnabError:
             _validate(inputs, action)  # a malformed bundle: report what validation says is wrong
             raise
@@ -355,20 +372,22 @@ def _finish(store, installation, request, inputs, claim, outcome, response):
     return response
 
 
-def _run_untracked(request, bundle, parameters, credentials, on_secrets, name=None, revision=None):
+def _run_untracked(request, source, parameters, credentials, on_secrets, name=None, revision=None):
     """Run an action that leaves no record: stateless actions (no installation, no lock,
     credentials optional), and non-modifying actions in check mode."""
+    bundle = source.bundle
     bundle.validate()
     info = bundle.action(request.action)
     parameters = v.resolve_parameters(bundle, parameters, validate=True)
     v.check_required_parameters(bundle, info.name, parameters)
     credentials = v.resolve_credentials(bundle, info, credentials)
-    inputs = _Inputs(bundle, parameters, credentials, b"")
+    inputs = _Inputs(source, parameters, credentials, b"")
     if on_secrets:
         on_secrets(inputs.masker.secrets)
     response = Response(info.modifies, info.name, "stateless actions always run" if info.stateless
                         else "actions that do not modify always run and change nothing")
     response.secrets = inputs.masker.secrets
+    response.warnings.extend(source.warnings)
     if request.check_mode and info.modifies:
         return response
     name = name or request.installation or bundle.name  # not stored, so any CNAB name will do
@@ -379,7 +398,7 @@ def _run_untracked(request, bundle, parameters, credentials, on_secrets, name=No
     driver = drivers.get_driver(request.driver, request.driver_options)
     with cancel.installed():
         try:
-            operation = _operation(bundle, claim, info.name, inputs, cancel)
+            operation = _operation(source, claim, info.name, inputs, cancel)
             driver.connect()
             driver.prepare(operation)
             outcome = driver.run(operation)
@@ -390,13 +409,21 @@ def _run_untracked(request, bundle, parameters, credentials, on_secrets, name=No
     return response
 
 
-def _state_view(bundle, parameters, claim=None):
+def _state_view(source, parameters, claim=None):
     if claim is not None:
-        return {"bundle": {"name": claim["bundle"].get("name"), "version": claim["bundle"].get("version"),
-                           "digest": model.runtime_custom(claim).get("bundleDigest")},
+        custom = model.runtime_custom(claim)
+        view = {"bundle": {"name": claim["bundle"].get("name"), "version": claim["bundle"].get("version"),
+                           "digest": custom.get("bundleDigest")},
                 "parameters": recorded_parameters(claim)}
-    return {"bundle": {"name": bundle.name, "version": bundle.version, "digest": bundle.digest},
-            "parameters": v.masked_parameters(bundle, parameters)}
+        index_digest = custom.get("indexDigest")
+    else:
+        bundle = source.bundle
+        view = {"bundle": {"name": bundle.name, "version": bundle.version, "digest": bundle.digest},
+                "parameters": v.masked_parameters(bundle, parameters)}
+        index_digest = source.index_digest
+    if index_digest:
+        view["bundle"]["index_digest"] = index_digest
+    return view
 
 
 def _diff(installation, inputs, plan):
@@ -407,7 +434,7 @@ def _diff(installation, inputs, plan):
     elif plan.operation is None or inputs.bundle is None:
         after = before
     else:
-        after = _state_view(inputs.bundle, inputs.parameters)
+        after = _state_view(inputs.source, inputs.parameters)
     return {"before": before, "after": after}
 
 
@@ -415,11 +442,15 @@ def sensitive_inputs(request):
     """Best effort, for a run that failed before its inputs were resolved: the sensitive
     parameter values the user passed, so the adapter masks them in the failure too."""
     try:
-        if request.bundle:
-            bundle = load_bundle(request.bundle)
-        else:
+        stored = None
+        if not request.bundle or sources.kind_of(request.bundle) == sources.REGISTRY:
             store = open_store(request.claim_store)
             stored = store.installation(check_installation_name(request.installation)).last_modifying
+        if request.bundle:
+            bundle = sources.masking_bundle(request.bundle, stored)
+            if bundle is None:  # a registry bundle never fetched: mask every value given
+                return v.Masker(value for value in (request.parameters or {}).values() if isinstance(value, str)).secrets
+        else:
             bundle = Bundle(stored["bundle"]) if stored else None
         if bundle is None:
             return []

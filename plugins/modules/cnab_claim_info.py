@@ -87,9 +87,15 @@ installation:
       type: str
       returned: when it exists
     bundle:
-      description: Name, version, digest and reference of the current bundle.
+      description:
+        - Name, version, digest and reference of the current bundle.
+        - C(signature) tells whether the bundle was verified when the claim was made (when a O(verify) policy was
+          set) - C(verified), C(status), C(keyFingerprint) (the key that verified it), C(indexDigest), C(reason); null
+          without a policy.
       type: dict
       returned: when it exists
+      sample: {name: hello, version: 0.1.0, signature: {verified: true, status: verified,
+               keyFingerprint: "sha256:0e16cee71efc27fe6142747ca8a0e4448da8bf63928c277620ad6debaf16d81d"}}
     parameters:
       description: Current parameters; sensitive values masked.
       type: dict

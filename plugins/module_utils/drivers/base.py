@@ -60,9 +60,28 @@ class Cancellation:
             self._interruptible -= 1
 
 
+class ImageSource:
+    """Where the invocation image comes from.
+
+    ``engine``: ``reference`` as the bundle names it, already in the engine or pulled (today's default).
+    ``registry``: ``reference`` is the relocated, digest-pinned image, pulled with the ``auth``
+    registry options when the engine lacks it. ``archive``: the image ``original`` of the thick
+    archive at ``archive``, loaded into the engine when it lacks it. ``digest`` is the bundle's
+    ``contentDigest`` of the image, when it declares one.
+    """
+
+    def __init__(self, kind, reference, auth=None, archive=None, original=None, digest=None):
+        self.kind = kind
+        self.reference = reference
+        self.auth = auth or {}
+        self.archive = archive
+        self.original = original or reference
+        self.digest = digest
+
+
 class Operation:
     def __init__(self, installation, action, revision, bundle, image, environment, files, outputs, claim_id=None,
-                 cancel=None):
+                 cancel=None, image_source=None):
         self.installation = installation
         self.action = action
         self.revision = revision
@@ -73,6 +92,7 @@ class Operation:
         self.outputs = outputs  # container path under /cnab/app/outputs -> output name
         self.claim_id = claim_id
         self.cancel = cancel or Cancellation()
+        self.image_source = image_source or ImageSource("engine", (image or {}).get("image"))
 
 
 class OperationResult:

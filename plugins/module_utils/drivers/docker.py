@@ -76,11 +76,11 @@ class DockerDriver(Driver):
 
     def prepare(self, operation):
         """Verify the image and create the container with its files copied in, not started."""
-        reference = operation.image["image"]
+        reference = operation.image_source.reference
         try:
             with self._engine_errors("prepare a container of", reference):
                 api = self._client()
-                image = self._ensure_image(api, operation.image)
+                image = self._ensure_image(api, operation.image, operation.image_source)
                 self._container = api.create_container(
                     image=image["Id"],
                     entrypoint=["/cnab/app/run"],
@@ -132,18 +132,24 @@ class DockerDriver(Driver):
 
     # -- details ------------------------------------------------------------------------------
 
-    def _ensure_image(self, api, entry):
+    def _ensure_image(self, api, entry, source):
         import docker
 
-        reference = entry["image"]
+        if source.kind == "archive":
+            # From a thick archive: loaded (unless the engine has it), run by its image id.
+            from ansible_collections.cnab.runtime.plugins.module_utils.drivers.docker_load import ensure_loaded
+
+            return ensure_loaded(api, source)
+        # From a registry: the relocated, digest-pinned reference, pulled with the registry's credentials.
+        reference = source.reference
         if self.pull == "always":
-            self._pull(api, reference)
+            self._pull(api, reference, source)
         try:
             image = api.inspect_image(reference)
         except docker.errors.ImageNotFound:
             if self.pull == "never":
                 raise ImageNotFound("invocation image %s is not in the Docker engine and pull is set to never." % reference)
-            self._pull(api, reference)
+            self._pull(api, reference, source)
             image = api.inspect_image(reference)
         digest = entry.get("contentDigest")
         if digest and not any(d.endswith("@" + digest) for d in image.get("RepoDigests") or []):
@@ -153,13 +159,18 @@ class DockerDriver(Driver):
             )
         return image
 
-    def _pull(self, api, reference):
+    def _pull(self, api, reference, source):
         import docker
         from docker.utils import parse_repository_tag
 
         repository, tag = parse_repository_tag(reference)
         try:
-            api.pull(repository, tag=tag or ("latest" if "@" not in reference else None))
+            auth = _auth_config(source.auth, repository) if source.kind == "registry" else None
+            progress = api.pull(repository, tag=tag or ("latest" if "@" not in reference else None), stream=True,
+                                decode=True, auth_config=auth)
+            for message in progress:  # errors after the pull started arrive in the stream
+                if isinstance(message, dict) and message.get("error"):
+                    raise ImageNotFound("invocation image %s cannot be pulled: %s." % (reference, message["error"].rstrip(".")))
         except docker.errors.APIError as exc:
             raise ImageNotFound("invocation image %s cannot be pulled: %s." % (reference, exc.explanation or exc)) from exc
 
@@ -187,6 +198,22 @@ class DockerDriver(Driver):
         if operation.outputs:
             result.outputs = _copy_outputs(api, container, operation.outputs)
         return result
+
+
+def _auth_config(options, repository):
+    """The engine's credentials for pulling ``repository`` from the ``registry_auth`` options;
+    None lets the SDK use the default Docker config file."""
+    if options.get("username") is not None or options.get("password") is not None:
+        return {"username": options.get("username") or "", "password": options.get("password") or ""}
+    if options.get("token"):
+        return {"identitytoken": options["token"]}
+    if options.get("docker_config"):
+        from docker import auth
+
+        registry = auth.resolve_repository_name(repository)[0]
+        config = auth.load_config(os.path.join(options["docker_config"], "config.json"))
+        return auth.resolve_authconfig(config, registry) or None
+    return None
 
 
 def _read_logs(api, container):

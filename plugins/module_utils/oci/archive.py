@@ -1,0 +1,719 @@
+"""Thick bundle archives (CNAB spec 104), laid out as Porter writes them:
+
+    bundle.json                    canonical bundle.json
+    relocation-mapping.json        original image reference -> digest-pinned reference
+    artifacts/layout/oci-layout    OCI image layout of the bundle index, its config manifest,
+    artifacts/layout/index.json    every image (entries named by the original image reference)
+    artifacts/layout/blobs/sha256/ and any signature manifests
+
+Writing streams every blob from its source straight into the (optionally gzip-compressed) tar,
+fetching a few blobs ahead in parallel through bounded queues, into a temporary file that is
+renamed into place only when complete. Reading never extracts to disk: a first pass checks every
+member (no absolute paths, ``..``, escaping links, devices or duplicates) and keeps the small JSON
+documents; blobs are streamed later, their digests verified while they are read.
+"""
+
+import io
+import json
+import os
+import posixpath
+import queue
+import shutil
+import tarfile
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    ArchiveError,
+    BundleError,
+    CnabError,
+    ContentDigestMismatch,
+)
+from ansible_collections.cnab.runtime.plugins.module_utils.oci import layout
+from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
+    CHUNK,
+    INDEX_TYPES,
+    ChunkedReader,
+    OCI_INDEX,
+    VerifyingReader,
+    check_digest,
+    sha256_digest,
+)
+
+LAYOUT = "artifacts/layout"
+BLOBS = LAYOUT + "/blobs/sha256/"
+REF_NAME = "org.opencontainers.image.ref.name"
+COMPRESSION = {"gzip": 6, "fast": 1, "best": 9, "none": None}
+SMALL_BLOB = 256 * 1024          # blobs this small (manifests, configs) are kept from the first pass
+SMALL_TOTAL = 64 * 1024 * 1024   # ... up to this much in all
+METADATA_LIMIT = 16 * 1024 * 1024
+PREFETCH_WORKERS = 4
+PREFETCH_CHUNKS = 8              # per blob: bounded memory while fetching ahead
+
+
+# ------------------------------------------------------------------------------------ writing
+class _Blob:
+    """A blob to write: digest, size and how to open a verified stream of it."""
+
+    def __init__(self, digest, size, opener):
+        self.digest = digest
+        self.size = size
+        self.opener = opener
+
+
+class ArchivePlan:
+    """Everything an archive will hold, gathered before the first byte is written."""
+
+    def __init__(self, document, bundle_bytes):
+        self.document = document
+        self.bundle_bytes = bundle_bytes
+        self.manifests = {}          # digest -> (raw, media_type)
+        self.blobs = {}              # digest -> _Blob
+        self.entries = []            # index.json descriptors
+        self.relocation_mapping = {}
+        self.index_digest = None
+        self._cleanup = []
+
+    def add_manifest(self, raw, media_type):
+        digest = sha256_digest(raw)
+        self.manifests.setdefault(digest, (raw, media_type))
+        return digest
+
+    def add_graph(self, source, graph):
+        for digest, raw, media_type in graph.manifests:
+            self.manifests.setdefault(digest, (raw, media_type))
+        for digest, blob in graph.blobs.items():
+            size = int(blob.get("size") or 0)
+            self.blobs.setdefault(digest, _Blob(digest, size, lambda d=digest, s=size: source.open_blob(d, s)))
+
+    def close(self):
+        for path in self._cleanup:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def plan_from_registry(reference, pool):
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import pull_bundle
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.images import RegistryRepo, collect_graph
+
+    reference = _ref(reference)
+    pulled = pull_bundle(reference, verify_images=False, pool=pool)
+    repo = RegistryRepo(pool.get(reference.registry), reference.repository)
+    plan = ArchivePlan(pulled.document, pulled.bundle_bytes)
+    plan.index_digest = plan.add_manifest(pulled.index_raw, pulled.index.media_type)
+    plan.entries.append(layout.descriptor(pulled.index.media_type, pulled.index_digest, len(pulled.index_raw),
+                                          {REF_NAME: reference.tag or pulled.document.get("version") or "latest"}))
+    for entry in pulled.index.descriptors():
+        plan.add_graph(repo, collect_graph(repo, entry["digest"]))
+    # bundle.json (the config manifest's config blob) is already verified and in memory.
+    plan.blobs[pulled.bundle_digest] = _Blob(pulled.bundle_digest, len(pulled.bundle_bytes),
+                                             lambda: io.BytesIO(pulled.bundle_bytes))
+    _image_entries(plan, pulled.index, pulled.relocation_mapping)
+    plan.relocation_mapping = pulled.relocation_mapping
+    _signature_entry(plan, repo, pulled.index_digest)
+    return plan
+
+
+def _signature_entry(plan, repo, digest):
+    """The bundle's cosign signature manifest (``sha256-<hex>.sig``), when the registry has one."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import signature_tag
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.images import collect_graph
+
+    tag = signature_tag(digest)
+    if repo.client.head_manifest(repo.repository, tag) is None:
+        return
+    graph = collect_graph(repo, tag)
+    plan.add_graph(repo, graph)
+    media_type, sig_digest, size = graph.root
+    plan.entries.append(layout.descriptor(media_type, sig_digest, size, {REF_NAME: tag}))
+
+
+def _ref(reference):
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import parse_reference
+
+    return parse_reference(reference) if isinstance(reference, str) else reference
+
+
+def _image_entries(plan, index, mapping):
+    """One index.json entry per bundle image, named by its original reference (as Porter does)."""
+    images = layout.bundle_images(plan.document)
+    entries = [index.invocation] + [index.components.get(name) for _role, name, _image in images[1:]]
+    for (_role, _name, image), entry in zip(images, entries):
+        if entry:
+            plan.entries.append(layout.descriptor(entry["mediaType"], entry["digest"], entry["size"],
+                                                  {REF_NAME: image["image"]}))
+
+
+def plan_from_local(document, pool, workdir):
+    """An archive plan for a local bundle: images from their registries or the local engine; an
+    engine export is spooled (one image at a time) into ``workdir`` because a tar entry needs its
+    digest before its content."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.bundle import canonical_json
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import (
+        _check_content_digest,
+        _Engine,
+        locate_image,
+    )
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.images import collect_graph
+
+    bundle_bytes = canonical_json(document)
+    plan = ArchivePlan(document, bundle_bytes)
+    engine = _Engine()
+    placed = []
+    for _role, _name, image in layout.bundle_images(document):
+        location = locate_image(image, pool, engine)
+        if location.daemon is not None:
+            raw = location.daemon.export(lambda digest, size, chunks: _spool(plan, workdir, digest, size, chunks))
+            digest = plan.add_manifest(raw, layout.OCI_MANIFEST)
+            placed.append((layout.OCI_MANIFEST, digest, len(raw)))
+        else:
+            graph = collect_graph(location.repo, location.ref)
+            plan.add_graph(location.repo, graph)
+            placed.append(graph.descriptor)
+        _check_content_digest(image, placed[-1])
+    index_raw, config_raw = layout.build_index(document, bundle_bytes, placed)
+    plan.add_manifest(config_raw, layout.OCI_MANIFEST)
+    plan.index_digest = plan.add_manifest(index_raw, OCI_INDEX)
+    digest = sha256_digest(bundle_bytes)
+    plan.blobs[digest] = _Blob(digest, len(bundle_bytes), lambda: io.BytesIO(bundle_bytes))
+    plan.entries.append(layout.descriptor(OCI_INDEX, plan.index_digest, len(index_raw),
+                                          {REF_NAME: document.get("version") or "latest"}))
+    index = layout.CnabIndex(index_raw, OCI_INDEX)
+    plan.relocation_mapping = {image["image"]: "%s@%s" % (_ref(image["image"]).name, descriptor[1])
+                               for (_role, _name, image), descriptor in zip(layout.bundle_images(document), placed)}
+    _image_entries(plan, index, plan.relocation_mapping)
+    return plan
+
+
+def _spool(plan, workdir, digest, size, chunks):
+    import hashlib
+
+    hasher = hashlib.sha256()
+    handle = tempfile.NamedTemporaryFile(dir=workdir, prefix="blob-", delete=False)
+    plan._cleanup.append(handle.name)
+    with handle:
+        for chunk in chunks:
+            hasher.update(chunk)
+            handle.write(chunk)
+    computed = "sha256:" + hasher.hexdigest()
+    if digest and computed != digest:
+        raise ContentDigestMismatch("The local Docker engine exported blob %s with digest %s." % (digest, computed))
+    path = handle.name
+    plan.blobs.setdefault(computed, _Blob(computed, size, lambda: open(path, "rb")))
+    return computed
+
+
+def _tarinfo(name, size=0, directory=False):
+    info = tarfile.TarInfo(name)
+    info.size = 0 if directory else size
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = 0o755 if directory else 0o644
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _prefetch(executor, blob, stop):
+    """Fetch ``blob`` in a worker thread into a bounded queue of chunks; the writer drains it."""
+    chunks = queue.Queue(PREFETCH_CHUNKS)
+
+    def fetch():
+        try:
+            with _verified(blob) as stream:
+                while not stop.is_set():
+                    chunk = stream.read(CHUNK)
+                    if not chunk:
+                        break
+                    _put(chunks, chunk, stop)
+            _put(chunks, None, stop)
+        except BaseException as exc:  # handed to the writer thread
+            _put(chunks, exc, stop)
+
+    executor.submit(fetch)
+    return chunks
+
+
+def _put(chunks, item, stop):
+    while not stop.is_set():
+        try:
+            chunks.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
+
+
+def _verified(blob):
+    stream = blob.opener()
+    if isinstance(stream, VerifyingReader):
+        return stream
+    return VerifyingReader(iter(lambda: stream.read(CHUNK), b""), blob.digest, blob.size, close=stream.close)
+
+
+def _queue_reader(chunks):
+    def next_chunk():
+        item = chunks.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item or b""
+
+    return ChunkedReader(next_chunk)
+
+
+def write_tar(plan, output, compression="gzip"):
+    """Write the plan as a tar (gzip-compressed unless ``compression`` is none) to ``output``."""
+    import gzip
+
+    level = COMPRESSION[compression]
+    stream = gzip.GzipFile(fileobj=output, mode="wb", compresslevel=level, mtime=0) if level else output
+    stop = threading.Event()
+    executor = ThreadPoolExecutor(PREFETCH_WORKERS)
+    try:
+        with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
+            tar.copybufsize = CHUNK
+            for name, data in _metadata(plan):
+                if data is None:
+                    tar.addfile(_tarinfo(name, directory=True))
+                else:
+                    tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+            for digest, (raw, _type) in sorted(plan.manifests.items()):
+                tar.addfile(_tarinfo(BLOBS + digest[7:], len(raw)), io.BytesIO(raw))
+            blobs = [blob for digest, blob in sorted(plan.blobs.items()) if digest not in plan.manifests]
+            pending = [_prefetch(executor, blob, stop) for blob in blobs]
+            for blob, chunks in zip(blobs, pending):
+                reader = _queue_reader(chunks)
+                tar.addfile(_tarinfo(BLOBS + blob.digest[7:], blob.size), reader)
+                if reader.read(1):
+                    raise ContentDigestMismatch("The blob %s is larger than its descriptor says." % blob.digest)
+    finally:
+        stop.set()
+        executor.shutdown(wait=True)
+    if stream is not output:
+        stream.close()
+
+
+def _metadata(plan):
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": plan.entries}
+    yield "bundle.json", plan.bundle_bytes
+    yield "relocation-mapping.json", layout.dumps(dict(sorted(plan.relocation_mapping.items())))
+    yield "artifacts/", None
+    yield LAYOUT + "/", None
+    yield LAYOUT + "/oci-layout", b'{"imageLayoutVersion":"1.0.0"}'
+    yield LAYOUT + "/index.json", layout.dumps(index)
+    yield LAYOUT + "/blobs/", None
+    yield BLOBS, None
+
+
+class ArchiveResult:
+    def __init__(self, path, plan, changed):
+        self.path = path
+        self.index_digest = plan.index_digest
+        self.bundle_digest = sha256_digest(plan.bundle_bytes)
+        self.relocation_mapping = plan.relocation_mapping
+        self.changed = changed
+        self.images = len(plan.manifests)
+
+    def as_dict(self):
+        return dict(path=self.path, digest=self.index_digest, bundle_digest=self.bundle_digest,
+                    relocation_mapping=self.relocation_mapping)
+
+
+def write_archive(source, path, registry_options=None, compression="gzip", check_mode=False, pool=None):
+    """Write a thick archive of ``source`` (a reference, or a parsed bundle.json dict) to ``path``.
+
+    Unchanged when ``path`` already holds an archive of the same bundle index; otherwise the file
+    is replaced atomically, and nothing is left behind on failure."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.images import ClientPool
+
+    if compression not in COMPRESSION:
+        raise ArchiveError("Compression %s is not one of %s." % (compression, ", ".join(sorted(COMPRESSION))))
+    path = os.path.abspath(os.path.expanduser(path))
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise ArchiveError("The directory %s of the archive does not exist." % directory)
+    workdir = tempfile.mkdtemp(prefix=".cnab-archive-", dir=directory)
+    plan = None
+    try:
+        if isinstance(source, dict):
+            pool = pool or ClientPool(registry_options)
+            plan = plan_from_local(source, pool, workdir)
+        else:
+            reference = _ref(source)
+            pool = pool or ClientPool(registry_options, [(reference.registry, registry_options)])
+            plan = plan_from_registry(reference, pool)
+        if _same_archive(path, plan):
+            return ArchiveResult(path, plan, changed=False)
+        if not check_mode:
+            handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".%s." % os.path.basename(path), delete=False)
+            try:
+                with handle:
+                    write_tar(plan, handle, compression)
+                os.chmod(handle.name, 0o644)
+                os.replace(handle.name, path)
+            except BaseException:
+                os.unlink(handle.name)
+                raise
+        return ArchiveResult(path, plan, changed=True)
+    finally:
+        if plan is not None:
+            plan.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _same_archive(path, plan):
+    if not os.path.exists(path):
+        return False
+    try:
+        with ThickArchive(path, keep_small=False) as existing:
+            return existing.index_digest == plan.index_digest and existing.bundle_bytes == plan.bundle_bytes \
+                and existing.blob_digests >= set(plan.blobs) | set(plan.manifests)
+    except CnabError:
+        return False
+
+
+# ------------------------------------------------------------------------------------ reading
+def _safe_name(member):
+    """The member's normalised name, or ArchiveError when the member is unsafe."""
+    name = member.name
+    if "\x00" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise ArchiveError("The archive member %r has an absolute path; the archive is refused." % name)
+    normal = posixpath.normpath(name)
+    if normal == ".." or normal.startswith("../") or "/../" in "/%s/" % name:
+        raise ArchiveError("The archive member %r escapes the archive root; the archive is refused." % name)
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        raise ArchiveError("The archive member %r is a device, FIFO or other special file; the archive is refused." % name)
+    if member.issym() or member.islnk():
+        base = posixpath.dirname(normal) if member.issym() else ""
+        target = member.linkname
+        resolved = posixpath.normpath(posixpath.join(base, target))
+        if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            raise ArchiveError("The archive link %r points outside the archive (%s); the archive is refused." % (name, target))
+    return "" if normal == "." else normal
+
+
+def _well_formed_entries(entries):
+    """True when index.json's ``manifests`` is a list of descriptor objects: string digest and media
+    type, string annotations (the readers below rely on it; found by fuzzing)."""
+    if not isinstance(entries, list):
+        return False
+    for entry in entries:
+        annotations = entry.get("annotations") or {} if isinstance(entry, dict) else None
+        if not isinstance(annotations, dict) or not isinstance(entry.get("digest", ""), str) \
+                or not isinstance(entry.get("mediaType", ""), (str, type(None))) \
+                or not all(isinstance(value, str) for value in annotations.values()):
+            return False
+    return True
+
+
+class ThickArchive:
+    """A thick bundle archive opened for reading (context manager); nothing is extracted."""
+
+    def __init__(self, path, keep_small=True):
+        self.path = path
+        self.keep_small = keep_small
+        self.document = None
+        self.bundle_bytes = None
+        self.bundle_digest = None
+        self.index_digest = None
+        self.index = None
+        self.relocation_mapping = {}
+        self.layout_index = {"manifests": []}
+        self._small = {}        # digest -> bytes
+        self._sizes = {}        # digest -> size
+        self._links = {}        # blob digest -> digest it links to
+        self._offsets = {}      # digest -> data offset (uncompressed archives only)
+        self._compressed = True
+
+    # -------------------------------------------------------------- first pass
+    def __enter__(self):
+        try:
+            self._scan()
+            self._parse()
+        except (OSError, tarfile.TarError, EOFError, TypeError) as exc:
+            # TypeError: tarfile's stream reader fails so on a gzip header cut short (found by fuzzing).
+            raise ArchiveError("The archive %s cannot be read (%s)." % (self.path, exc)) from None
+        return self
+
+    def __exit__(self, *exc):
+        self._small.clear()
+
+    def _open(self):
+        handle = open(self.path, "rb")
+        magic = handle.read(2)
+        handle.seek(0)
+        self._compressed = magic == b"\x1f\x8b"
+        return handle, tarfile.open(fileobj=handle, mode="r|gz" if self._compressed else "r|", bufsize=CHUNK)
+
+    def _scan(self):
+        seen, metadata, kept = set(), {}, 0
+        handle, tar = self._open()
+        with handle, tar:
+            for member in tar:
+                name = _safe_name(member)
+                if name in seen and not member.isdir():
+                    raise ArchiveError("The archive member %r appears twice; the archive is refused." % name)
+                seen.add(name)
+                if member.isdir():
+                    continue
+                if name in ("bundle.json", "relocation-mapping.json", LAYOUT + "/index.json"):
+                    if not member.isreg() or member.size > METADATA_LIMIT:
+                        raise ArchiveError("The archive member %s is not a regular file under 16 MiB." % name)
+                    metadata[name] = tar.extractfile(member).read()
+                elif name.startswith(BLOBS) and posixpath.dirname(name) + "/" == BLOBS:
+                    digest = check_digest("sha256:" + posixpath.basename(name))
+                    if member.issym() or member.islnk():
+                        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname)
+                                                    if member.issym() else member.linkname)
+                        if posixpath.dirname(target) + "/" != BLOBS:
+                            raise ArchiveError("The archive blob %s links outside the blob directory." % name)
+                        self._links[digest] = "sha256:" + posixpath.basename(target)
+                        continue
+                    self._sizes[digest] = member.size
+                    if not self._compressed:
+                        self._offsets[digest] = member.offset_data
+                    if member.size <= SMALL_BLOB and kept + member.size <= SMALL_TOTAL:
+                        data = tar.extractfile(member).read()
+                        if sha256_digest(data) != digest:
+                            raise ContentDigestMismatch("The archive blob %s does not match its digest; the archive "
+                                                        "was altered." % digest)
+                        self._small[digest] = data
+                        kept += member.size
+        for digest, target in self._links.items():
+            if target not in self._sizes:
+                raise ArchiveError("The archive blob %s links to a blob the archive lacks." % digest)
+            if target != digest:
+                raise ContentDigestMismatch("The archive blob %s links to different content (%s)." % (digest, target))
+        if "bundle.json" not in metadata:
+            raise ArchiveError("The archive %s has no bundle.json at its root; it is not a thick bundle." % self.path)
+        self._metadata = metadata
+
+    def _parse(self):
+        self.bundle_bytes = self._metadata["bundle.json"]
+        self.bundle_digest = sha256_digest(self.bundle_bytes)
+        try:
+            self.document = json.loads(self.bundle_bytes)
+            if "relocation-mapping.json" in self._metadata:
+                self.relocation_mapping = json.loads(self._metadata["relocation-mapping.json"])
+            if LAYOUT + "/index.json" in self._metadata:
+                self.layout_index = json.loads(self._metadata[LAYOUT + "/index.json"])
+        except ValueError as exc:
+            raise ArchiveError("The archive %s holds invalid JSON (%s)." % (self.path, exc)) from None
+        if not isinstance(self.document, dict) or not isinstance(self.relocation_mapping, dict) \
+                or not isinstance(self.layout_index, dict):
+            raise ArchiveError("The archive %s holds JSON of the wrong shape." % self.path)
+        if not _well_formed_entries(self.layout_index.get("manifests") or []):
+            raise ArchiveError("The archive %s has an index.json whose manifests are not descriptors." % self.path)
+        for entry in self.layout_index.get("manifests") or []:
+            if entry.get("mediaType") in INDEX_TYPES and self.has_blob(entry.get("digest", "")):
+                raw = self.read_blob(entry["digest"])
+                try:
+                    index = layout.CnabIndex(raw, entry["mediaType"])
+                except BundleError:
+                    continue
+                config_digest, _size = layout.config_blob_descriptor(self.read_blob(index.config["digest"]))
+                if config_digest != self.bundle_digest:
+                    raise ContentDigestMismatch("The archive's bundle.json does not match the digest its bundle "
+                                                "index records (%s); the archive was altered." % config_digest)
+                self.index, self.index_digest = index, entry["digest"]
+                break
+
+    # ------------------------------------------------------------------ access
+    @property
+    def blob_digests(self):
+        return set(self._sizes) | set(self._links)
+
+    def has_blob(self, digest):
+        return digest in self._sizes or digest in self._links
+
+    def blob_size(self, digest):
+        return self._sizes[self._links.get(digest, digest)]
+
+    def read_blob(self, digest, limit=layout.MAX_BUNDLE_SIZE):
+        """A small blob's bytes (manifests, configs), verified."""
+        digest = self._links.get(digest, digest)
+        if digest in self._small:
+            return self._small[digest]
+        if not self.has_blob(digest):
+            raise ArchiveError("The archive %s lacks blob %s." % (self.path, digest))
+        if self.blob_size(digest) > limit:
+            raise ArchiveError("The archive blob %s is too large to be a manifest." % digest)
+        with self.open_blob(digest) as stream:
+            return stream.read()
+
+    def manifest(self, digest):
+        """``(raw, media_type)`` of a manifest blob."""
+        from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import media_type_of
+
+        raw = self.read_blob(digest)
+        media_type = None
+        for entry in self.layout_index.get("manifests") or []:
+            if entry.get("digest") == digest:
+                media_type = entry.get("mediaType")
+        return raw, media_type_of(raw, media_type)
+
+    def get_manifest(self, ref):
+        """RegistryRepo-compatible: ``(raw, media_type, digest)``."""
+        raw, media_type = self.manifest(ref)
+        return raw, media_type, ref
+
+    def image_digest(self, image_ref):
+        for entry in self.layout_index.get("manifests") or []:
+            if (entry.get("annotations") or {}).get(REF_NAME) == image_ref:
+                return entry["digest"]
+        relocated = self.relocation_mapping.get(image_ref)
+        if isinstance(relocated, str) and "@" in relocated:
+            return relocated.rsplit("@", 1)[1]
+        if self.index is not None:
+            mapping = layout.relocation_mapping(self.document, self.index, "archive")
+            if image_ref in mapping:
+                return mapping[image_ref].rsplit("@", 1)[1]
+        raise ArchiveError("The archive %s holds no image %s." % (self.path, image_ref))
+
+    def image_manifest(self, image_ref):
+        """``(raw_bytes, media_type)`` of the image the bundle names ``image_ref``."""
+        return self.manifest(self.image_digest(image_ref))
+
+    def open_blob(self, digest, size=None):
+        """A verified stream of the blob (seeks in an uncompressed archive, else scans to it)."""
+        digest = self._links.get(digest, digest)
+        if not self.has_blob(digest):
+            raise ArchiveError("The archive %s lacks blob %s." % (self.path, digest))
+        size = self._sizes[digest]
+        if digest in self._small:
+            return VerifyingReader(iter([self._small[digest]]), digest, size, what="archive blob")
+        if digest in self._offsets:
+            handle = open(self.path, "rb")
+            handle.seek(self._offsets[digest])
+            remaining = [size]
+
+            def chunks():
+                while remaining[0] > 0:
+                    chunk = handle.read(min(CHUNK, remaining[0]))
+                    if not chunk:
+                        return
+                    remaining[0] -= len(chunk)
+                    yield chunk
+
+            return VerifyingReader(chunks(), digest, size, what="archive blob", close=handle.close)
+        for found, _size, reader in self.iter_blobs([digest]):
+            if found == digest:
+                return reader
+        raise ArchiveError("The archive %s lacks blob %s." % (self.path, digest))
+
+    def iter_blobs(self, digests):
+        """Yield ``(digest, size, verified reader)`` for ``digests`` in archive order, in one pass.
+        Each reader must be consumed before the next item is taken."""
+        wanted = {self._links.get(digest, digest) for digest in digests}
+        if not self._compressed:
+            for digest in sorted(wanted, key=lambda d: self._offsets.get(d, 0)):
+                yield digest, self._sizes[digest], self.open_blob(digest)
+            return
+        handle, tar = self._open()
+        with handle, tar:
+            for member in tar:
+                if not member.isreg() or not member.name.lstrip("./").startswith(BLOBS):
+                    continue
+                digest = "sha256:" + posixpath.basename(member.name)
+                if digest not in wanted:
+                    continue
+                wanted.discard(digest)
+                stream = tar.extractfile(member)
+                yield digest, member.size, VerifyingReader(iter(lambda s=stream: s.read(CHUNK), b""), digest,
+                                                           member.size, what="archive blob")
+                if not wanted:
+                    return
+        if wanted:
+            raise ArchiveError("The archive %s lacks blobs %s." % (self.path, ", ".join(sorted(wanted))))
+
+    def signature_manifests(self):
+        """``[(ref_name, digest, raw, media_type)]`` of the cosign ``sha256-<hex>.sig`` manifests."""
+        found = []
+        for entry in self.layout_index.get("manifests") or []:
+            name = (entry.get("annotations") or {}).get(REF_NAME) or ""
+            if name.startswith("sha256-") and name.endswith(".sig"):
+                raw, media_type = self.manifest(entry["digest"])
+                found.append((name, entry["digest"], raw, media_type))
+        return found
+
+
+# ---------------------------------------------------------------------------------- publishing
+def archive_images(archive):
+    """``[(image dict, (media_type, digest, size))]`` for the bundle's images, in index order."""
+    placed = []
+    for _role, _name, image in layout.bundle_images(archive.document):
+        digest = archive.image_digest(image["image"])
+        raw, media_type = archive.manifest(digest)
+        placed.append((image, (media_type, digest, len(raw))))
+    return placed
+
+
+def publish_archive(path, reference, registry_options=None, check_mode=False, pool=None):
+    """Push the bundle in the archive at ``path`` to ``reference`` (a tag), streamed from the archive."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import (
+        PushResult,
+        _target,
+        put_blob_bytes,
+        put_manifest_bytes,
+        tag_index,
+    )
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.images import (
+        ClientPool,
+        RegistryRepo,
+        Stats,
+        collect_graph,
+    )
+
+    reference = _target(reference)
+    pool = pool or ClientPool(registry_options, [(reference.registry, registry_options)])
+    target = RegistryRepo(pool.get(reference.registry), reference.repository)
+    stats = Stats()
+    with ThickArchive(path) as archive:
+        placed = archive_images(archive)
+        index_type = OCI_INDEX
+        if archive.index is not None:
+            index_raw = archive.read_blob(archive.index_digest)
+            index_type = archive.index.media_type
+            config_raw = archive.read_blob(archive.index.config["digest"])
+        else:  # an archive without a bundle index (older Porter): build it
+            index_raw, config_raw = layout.build_index(archive.document, archive.bundle_bytes,
+                                                       [descriptor for _image, descriptor in placed])
+        graphs = [collect_graph(archive, descriptor[1]) for _image, descriptor in placed
+                  if not target.has_manifest(descriptor[1])]
+        missing = {}
+        for graph in graphs:
+            for digest, blob in graph.blobs.items():
+                if digest not in missing and not target.has_blob(digest):
+                    missing[digest] = int(blob.get("size") or 0)
+        stats.add("blobs_skipped", sum(len(graph.blobs) for graph in graphs) - len(missing))
+        if not check_mode:
+            for digest, size, reader in archive.iter_blobs(missing):
+                with reader:
+                    target.client.push_blob(target.repository, digest, size, reader)
+        stats.add("blobs_uploaded", len(missing))
+        stats.add("bytes_uploaded", sum(missing.values()))
+        for graph in graphs:
+            for digest, raw, media_type in graph.manifests:
+                put_manifest_bytes(target, raw, media_type, stats, check_mode)
+        put_blob_bytes(target, archive.bundle_bytes, stats, check_mode)
+        put_manifest_bytes(target, config_raw, layout.OCI_MANIFEST, stats, check_mode)
+        index_digest = tag_index(target, reference, index_raw, stats, check_mode, index_type)
+        publish_signatures(archive, target, stats, check_mode)
+        mapping = {image["image"]: "%s@%s" % (reference.name, descriptor[1]) for image, descriptor in placed}
+        return PushResult(reference, index_digest, archive.bundle_digest, mapping, stats)
+
+
+def publish_signatures(archive, target, stats, check_mode):
+    """Push the archive's ``sha256-<hex>.sig`` manifests (small blobs) under their tags."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import put_blob_bytes
+
+    for tag, digest, raw, media_type in archive.signature_manifests():
+        for blob in layout.children(raw, media_type)[1]:
+            put_blob_bytes(target, archive.read_blob(blob["digest"]), stats, check_mode)
+        current = target.client.head_manifest(target.repository, tag)
+        if current is None or current[0] != digest:
+            stats.add("manifests_written")
+            if not check_mode:
+                target.client.put_manifest(target.repository, tag, raw, media_type)

@@ -1,0 +1,202 @@
+"""The cnab-to-oci registry layout of a bundle, written and read.
+
+A bundle is an OCI image index whose children are, in this order (CNAB spec 201):
+1. the config manifest, annotated ``io.cnab.manifest.type: config``, whose config blob is the
+   canonical (RFC 8785) bundle.json;
+2. the one invocation image, annotated ``io.cnab.manifest.type: invocation``;
+3. one descriptor per ``images`` entry, sorted by name, annotated ``component`` and
+   ``io.cnab.component.name``.
+The index carries cnab-to-oci's annotations and, as OCI 1.1 allows, a top-level ``mediaType`` and
+``artifactType``; readers that predate them ignore both.
+"""
+
+import json
+
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, ContentDigestMismatch
+from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    sha256_digest,
+)
+
+CNAB_CONFIG = "application/vnd.cnab.config.v1+json"          # what cnab-to-oci writes
+CNAB_ARTIFACT = "application/vnd.cnab.manifest.v1"
+CONFIG_TYPES = (CNAB_CONFIG,
+                "application/vnd.cnab.bundle.config.v1+json",  # what spec 201 names
+                "application/vnd.oci.image.config.v1+json",    # cnab-to-oci's fallbacks
+                "application/vnd.docker.container.image.v1+json")
+IMAGE_MEDIA_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
+TYPE_KEY = "io.cnab.manifest.type"
+COMPONENT_KEY = "io.cnab.component.name"
+MAX_BUNDLE_SIZE = 16 * 1024 * 1024
+
+
+def dumps(document):
+    """Compact JSON with keys in the order given: the bytes that get hashed and stored."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def descriptor(media_type, digest, size, annotations=None):
+    value = {"mediaType": media_type, "digest": digest, "size": size}
+    if annotations:
+        value["annotations"] = annotations
+    return value
+
+
+def config_manifest(bundle_bytes):
+    """The config manifest (bytes) for canonical bundle.json bytes."""
+    return dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(CNAB_CONFIG, sha256_digest(bundle_bytes), len(bundle_bytes)),
+        "layers": [],
+    })
+
+
+def index_annotations(document):
+    annotations = {
+        "io.cnab.runtime_version": document.get("schemaVersion") or "",
+        "org.opencontainers.artifactType": CNAB_ARTIFACT,
+        "org.opencontainers.image.title": document.get("name") or "",
+        "org.opencontainers.image.version": document.get("version") or "",
+    }
+    if document.get("description"):
+        annotations["org.opencontainers.image.description"] = document["description"]
+    if document.get("maintainers"):
+        annotations["org.opencontainers.image.authors"] = json.dumps(document["maintainers"], separators=(",", ":"))
+    if document.get("keywords"):
+        annotations["io.cnab.keywords"] = json.dumps(document["keywords"], separators=(",", ":"))
+    return dict(sorted(annotations.items()))
+
+
+def bundle_images(document):
+    """``[(role, component name or None, image dict)]`` in index order."""
+    invocation = document.get("invocationImages") or []
+    if len(invocation) != 1:
+        raise BundleError("Bundle %s has %d invocation images; the OCI layout stores exactly one."
+                          % (document.get("name"), len(invocation)))
+    found = [("invocation", None, invocation[0])]
+    images = document.get("images") or {}
+    if not isinstance(images, dict):
+        raise BundleError("The images field of bundle %s must be an object." % document.get("name"))
+    found += [("component", name, images[name]) for name in sorted(images)]
+    for _role, name, image in found:
+        if not isinstance(image, dict) or not isinstance(image.get("image"), str) or not image["image"]:
+            raise BundleError("Image %s of bundle %s has no image reference."
+                              % (name or "invocationImages[0]", document.get("name")))
+    return found
+
+
+def build_index(document, bundle_bytes, image_descriptors):
+    """Index bytes. ``image_descriptors`` are ``(media_type, digest, size)`` in ``bundle_images`` order."""
+    config = config_manifest(bundle_bytes)
+    manifests = [descriptor(OCI_MANIFEST, sha256_digest(config), len(config), {TYPE_KEY: "config"})]
+    for (role, name, _image), (media_type, digest, size) in zip(bundle_images(document), image_descriptors):
+        if media_type not in IMAGE_MEDIA_TYPES or not size:
+            raise BundleError("Image %s has media type %s, which a CNAB index cannot reference." % (name or "invocation", media_type))
+        annotations = {COMPONENT_KEY: name, TYPE_KEY: role} if name else {TYPE_KEY: role}
+        manifests.append(descriptor(media_type, digest, size, annotations))
+    return dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "artifactType": CNAB_ARTIFACT,
+        "manifests": manifests,
+        "annotations": index_annotations(document),
+    }), config
+
+
+class CnabIndex:
+    """A parsed bundle index: the config descriptor and the image descriptors."""
+
+    def __init__(self, raw, media_type=None):
+        try:
+            index = json.loads(raw)
+        except ValueError:
+            raise BundleError("The bundle index is not JSON.") from None
+        declared = index.get("mediaType") if isinstance(index, dict) else None
+        if not isinstance(index, dict) or (declared or media_type or OCI_INDEX) not in INDEX_TYPES:
+            raise BundleError("The reference does not point at a CNAB bundle (it is %s, not an image index)."
+                              % (declared or media_type or "not an index"))
+        self.raw = raw
+        self.media_type = declared or media_type or OCI_INDEX
+        self.document = index
+        self.annotations = index.get("annotations") or {}
+        self.config = None
+        self.invocation = None
+        self.components = {}
+        for entry in index.get("manifests") or []:
+            kind = (entry.get("annotations") or {}).get(TYPE_KEY)
+            if kind == "config" and self.config is None:
+                self.config = entry
+            elif kind == "invocation" and self.invocation is None:
+                self.invocation = entry
+            elif kind == "component":
+                self.components[(entry.get("annotations") or {}).get(COMPONENT_KEY)] = entry
+        if self.config is None:
+            raise BundleError("The image index has no descriptor annotated io.cnab.manifest.type=config; "
+                              "it is not a CNAB bundle.")
+
+    def descriptors(self):
+        """Every child descriptor, config first."""
+        return list(self.document.get("manifests") or [])
+
+
+def config_blob_descriptor(raw_config_manifest):
+    """The bundle.json descriptor inside a config manifest (any media-type variant)."""
+    try:
+        manifest = json.loads(raw_config_manifest)
+        config = manifest["config"]
+        digest, size = config["digest"], int(config["size"])
+    except (ValueError, KeyError, TypeError):
+        raise BundleError("The bundle's config manifest is malformed.") from None
+    if config.get("mediaType") not in CONFIG_TYPES:
+        raise BundleError("The bundle's config has media type %s, not a CNAB config." % config.get("mediaType"))
+    if size > MAX_BUNDLE_SIZE:
+        raise BundleError("The bundle.json blob is larger than 16 MiB.")
+    return digest, size
+
+
+def parse_bundle_blob(raw, digest):
+    if sha256_digest(raw) != digest:
+        raise ContentDigestMismatch("bundle.json does not match its digest %s; it was altered." % digest)
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise BundleError("The bundle.json blob %s is not JSON." % digest) from None
+    if not isinstance(document, dict):
+        raise BundleError("The bundle.json blob %s is not a JSON object." % digest)
+    return document
+
+
+def relocation_mapping(document, index, repository_name):
+    """Original image reference -> ``repository_name@digest`` for the invocation image and components."""
+    mapping = {}
+    invocation = (document.get("invocationImages") or [{}])[0]
+    if index.invocation and invocation.get("image"):
+        mapping[invocation["image"]] = "%s@%s" % (repository_name, index.invocation["digest"])
+    for name, image in sorted((document.get("images") or {}).items()):
+        entry = index.components.get(name)
+        if entry and isinstance(image, dict) and image.get("image"):
+            mapping[image["image"]] = "%s@%s" % (repository_name, entry["digest"])
+    return mapping
+
+
+def children(raw, media_type):
+    """``(child manifests, blobs)`` descriptors of an image manifest or index."""
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise BundleError("An image manifest is not JSON.") from None
+    kind = manifest.get("mediaType") or media_type
+    if kind in INDEX_TYPES or ("manifests" in manifest and "layers" not in manifest):
+        return list(manifest.get("manifests") or []), []
+    if kind not in MANIFEST_TYPES and "config" not in manifest:
+        raise BundleError("Media type %s is not an image manifest or index." % kind)
+    blobs = [manifest["config"]] if manifest.get("config") else []
+    # Foreign layers (with urls) live outside the registry and are not copied.
+    blobs += [layer for layer in manifest.get("layers") or [] if not layer.get("urls")]
+    return [], blobs

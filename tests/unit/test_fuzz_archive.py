@@ -1,0 +1,296 @@
+"""Fuzz thick-archive reading (oci.archive.ThickArchive) and the signature check on archives.
+
+Archives are built member by member from a valid signed archive, then attacked: path traversal,
+absolute paths, symbolic and hard links escaping the root, devices and FIFOs, duplicate names,
+replaced or altered contents, an index.json that lies about sizes and digests, truncated or
+corrupted gzip streams. Property: opening and reading everything either works or fails with a
+CnabError of one sentence, and nothing is written anywhere: the working directory and the link
+targets named by the archive stay as they were.
+"""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+import uuid
+
+import pytest
+from fuzzing import EXAMPLES, LONG_RUN, RUN, fuzz_settings
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import canonical_json
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
+from ansible_collections.cnab.runtime.plugins.module_utils.oci import layout
+from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
+from ansible_collections.cnab.runtime.plugins.module_utils.signing import keys, manifest, payload, transport
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+BLOBS = "artifacts/layout/blobs/sha256/"
+SIGNER = keys.generate_private_key()
+# Link targets and absolute names point here: a reader that writes would create this directory.
+ESCAPE = "/tmp/cnab-fuzz-escape-%s" % uuid.uuid4().hex
+
+
+def sha(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _base():
+    """Members (name -> bytes or None for a directory) of a valid, signed thick archive."""
+    layer = b"layer content " * 64
+    image_config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    image = layout.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                          "config": layout.descriptor("application/vnd.oci.image.config.v1+json", sha(image_config),
+                                                      len(image_config)),
+                          "layers": [layout.descriptor("application/vnd.oci.image.layer.v1.tar", sha(layer),
+                                                       len(layer))]})
+    document = {"schemaVersion": "v1.2.0", "name": "fuzzed", "version": "0.1.0",
+                "invocationImages": [{"image": "example.com/fuzzed:0.1.0", "imageType": "docker",
+                                      "contentDigest": sha(image), "mediaType": OCI_MANIFEST, "size": len(image)}]}
+    bundle_bytes = canonical_json(document)
+    index, config = layout.build_index(document, bundle_bytes, [(OCI_MANIFEST, sha(image), len(image))])
+    signed = payload.build_payload("example.com/fuzzed", sha(index))
+    signature_layer = manifest.layer_for(signed, manifest.sign_payload(SIGNER, signed))
+    sig_raw, sig_config = manifest.build_signature_manifest([signature_layer])
+    entries = [
+        layout.descriptor(layout.OCI_INDEX, sha(index), len(index), {"org.opencontainers.image.ref.name": "0.1.0"}),
+        layout.descriptor(OCI_MANIFEST, sha(image), len(image),
+                          {"org.opencontainers.image.ref.name": "example.com/fuzzed:0.1.0"}),
+        layout.descriptor(OCI_MANIFEST, sha(sig_raw), len(sig_raw),
+                          {"org.opencontainers.image.ref.name": manifest.signature_tag(sha(index))}),
+    ]
+    members = {
+        "bundle.json": bundle_bytes,
+        "relocation-mapping.json": layout.dumps({"example.com/fuzzed:0.1.0": "example.com/fuzzed@" + sha(image)}),
+        "artifacts/": None, "artifacts/layout/": None,
+        "artifacts/layout/oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
+        "artifacts/layout/index.json": layout.dumps({"schemaVersion": 2, "mediaType": layout.OCI_INDEX,
+                                                     "manifests": entries}),
+        "artifacts/layout/blobs/": None, BLOBS: None,
+    }
+    for blob in (layer, image_config, image, bundle_bytes, config, index, signed, sig_config, sig_raw):
+        members[BLOBS + sha(blob)[7:]] = blob
+    return members, sha(index)
+
+
+BASE, INDEX_DIGEST = _base()
+BLOB_NAMES = sorted(name for name in BASE if name.startswith(BLOBS) and BASE[name] is not None)
+
+
+class Member:
+    def __init__(self, name, data=None, kind=tarfile.REGTYPE, link="", size=None):
+        self.name, self.data, self.kind, self.link, self.size = name, data, kind, link, size
+
+    def tarinfo(self):
+        info = tarfile.TarInfo(self.name)
+        info.type = self.kind
+        info.linkname = self.link
+        info.mode = 0o755 if self.kind == tarfile.DIRTYPE else 0o644
+        info.size = len(self.data) if self.kind == tarfile.REGTYPE and self.data is not None else 0
+        return info
+
+
+def base_members():
+    return [Member(name, data, tarfile.DIRTYPE if data is None else tarfile.REGTYPE) for name, data in BASE.items()]
+
+
+def build_tar(members, compress):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            info = member.tarinfo()
+            tar.addfile(info, io.BytesIO(member.data) if info.size else None)
+    raw = buffer.getvalue()
+    return gzip.compress(raw, mtime=0) if compress else raw
+
+
+EVIL_NAMES = ["../evil", "a/../../evil", "./../evil", "/evil", ESCAPE + "/abs", "artifacts/layout/blobs/sha256/../../../../evil",
+              "C:/evil", "artifacts/../../evil", "bundle.json/../../evil", "..", "artifacts/layout/blobs/sha256/" + "0" * 64,
+              "artifacts/layout/blobs/sha256/nothex", "artifacts/layout/blobs/sha512/" + "a" * 128, "x" * 300]
+LINK_TARGETS = ([ESCAPE + "/target", "../../../../" + ESCAPE.lstrip("/"), "..", "../../..", "/etc/passwd",
+                 "bundle.json", "artifacts/layout/index.json"]
+                + [name[len(BLOBS):] for name in BLOB_NAMES[:3]] + BLOB_NAMES[:3])
+SPECIAL = [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE, tarfile.CONTTYPE]
+json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10)),
+                           lambda children: st.one_of(st.lists(children, max_size=4),
+                                                      st.dictionaries(st.text(max_size=8), children, max_size=4)),
+                           max_leaves=15)
+
+
+def _lying_index(draw):
+    document = json.loads(BASE["artifacts/layout/index.json"])
+    for entry in document["manifests"]:
+        how = draw(st.sampled_from(["size", "digest", "type", "drop", "junk", "keep"]))
+        if how == "size":
+            entry["size"] = draw(st.one_of(st.integers(-5, 1 << 40), st.text(max_size=3), st.none()))
+        elif how == "digest":
+            entry["digest"] = draw(st.sampled_from(["sha256:" + "f" * 64, "sha256:xyz", "", "md5:00"] +
+                                                   ["sha256:" + name[len(BLOBS):] for name in BLOB_NAMES]))
+        elif how == "type":
+            entry["mediaType"] = draw(st.sampled_from([layout.OCI_INDEX, OCI_MANIFEST, "text/plain", None]))
+        elif how == "drop":
+            entry.clear()
+        elif how == "junk":
+            entry[draw(st.text(max_size=5))] = draw(json_values)
+    if draw(st.booleans()):
+        document["manifests"].append(draw(json_values))
+    if draw(st.integers(0, 9)) == 0:
+        return json.dumps(draw(json_values)).encode()
+    return json.dumps(document).encode()
+
+
+class Archive:
+    """Archive bytes, shown by hypothesis as the recipe that made them (the bytes are long)."""
+
+    def __init__(self, raw, recipe):
+        self.raw, self.recipe = raw, recipe
+
+    def __repr__(self):
+        return "Archive(%s)" % ", ".join(self.recipe)
+
+
+@st.composite
+def archives(draw):
+    members = base_members()
+    recipe = []
+    for _step in range(draw(st.integers(1, 4))):
+        attack = draw(st.sampled_from(["traversal", "link", "hardlink", "special", "duplicate", "replace", "flip",
+                                       "drop", "index", "bundle"]))
+        recipe.append(attack)
+        if attack == "traversal":
+            members.insert(draw(st.integers(0, len(members))), Member(draw(st.sampled_from(EVIL_NAMES)),
+                                                                      draw(st.binary(max_size=64))))
+        elif attack in ("link", "hardlink"):
+            name = draw(st.sampled_from(EVIL_NAMES + BLOB_NAMES + ["bundle.json", "artifacts/layout/index.json"]))
+            kind = tarfile.SYMTYPE if attack == "link" else tarfile.LNKTYPE
+            members.insert(draw(st.integers(0, len(members))),
+                           Member(name, None, kind, draw(st.sampled_from(LINK_TARGETS))))
+        elif attack == "special":
+            name = draw(st.sampled_from(EVIL_NAMES[:3] + BLOB_NAMES + ["bundle.json", "artifacts/layout/dev"]))
+            members.insert(draw(st.integers(0, len(members))), Member(name, None, draw(st.sampled_from(SPECIAL))))
+        elif attack == "duplicate":
+            original = draw(st.sampled_from([m for m in members if m.data is not None] or members))
+            members.append(Member(original.name, draw(st.one_of(st.just(original.data), st.binary(max_size=64)))))
+        elif attack == "replace":
+            target = draw(st.sampled_from(members))
+            target.data, target.kind = draw(st.binary(max_size=128)), tarfile.REGTYPE
+        elif attack == "flip":
+            candidates = [m for m in members if m.data]
+            target = draw(st.sampled_from(candidates))
+            position = draw(st.integers(0, len(target.data) - 1))
+            target.data = target.data[:position] + bytes([target.data[position] ^ 0x01]) + target.data[position + 1:]
+        elif attack == "drop" and len(members) > 1:
+            members.pop(draw(st.integers(0, len(members) - 1)))
+        elif attack == "index":
+            for member in members:
+                if member.name == "artifacts/layout/index.json":
+                    member.data = _lying_index(draw)
+        elif attack == "bundle":
+            for member in members:
+                if member.name == "bundle.json":
+                    member.data = json.dumps(draw(json_values)).encode()
+    compress = draw(st.booleans())
+    raw = build_tar(members, compress)
+    ending = draw(st.sampled_from(["whole", "whole", "truncated", "corrupted"]))
+    recipe += ["gzip" if compress else "tar", ending]
+    if ending == "truncated":
+        raw = raw[:draw(st.integers(0, len(raw) - 1))]
+    elif ending == "corrupted":
+        position = draw(st.integers(0, len(raw) - 1))
+        raw = raw[:position] + bytes([raw[position] ^ draw(st.integers(1, 255))]) + raw[position + 1:]
+    return Archive(raw, recipe)
+
+
+def snapshot(root):
+    found = set()
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            found.add(os.path.relpath(os.path.join(directory, name), root))
+    return found
+
+
+def read_everything(path):
+    """Everything a reader of the archive does: open, list, read every blob, find the images and
+    the signatures, verify them. Returns the verdict, or None when the archive has no index."""
+    with ThickArchive(path) as archive:
+        assert isinstance(archive.document, dict)
+        for digest in sorted(archive.blob_digests):
+            with archive.open_blob(digest) as stream:
+                while stream.read(65536):
+                    pass
+        archive.signature_manifests()
+        for _role, _name, image in layout.bundle_images(archive.document):
+            archive.image_manifest(image["image"])
+        if archive.index_digest is None:
+            return None
+        return transport.verify_in_archive(archive, archive.index_digest, [SIGNER.public])
+
+
+def check_archive(workdir, raw):
+    path = os.path.join(workdir, "bundle.tgz")
+    with open(path, "wb") as handle:
+        handle.write(raw)
+    before = snapshot(workdir)
+    cwd = os.getcwd()
+    os.chdir(workdir)  # a reader that extracted relative names would write here
+    RUN["archives"] += 1
+    try:
+        read_everything(path)
+    except CnabError as exc:
+        message = str(exc)
+        assert message and message.endswith(".") and "\n" not in message, repr(message)
+        assert len(message) < 2000, message[:200]
+        RUN["archives refused"] += 1
+    finally:
+        os.chdir(cwd)
+    assert snapshot(workdir) == before
+    assert not os.path.exists(ESCAPE)
+
+
+def test_the_base_archive_reads_and_its_signature_verifies(tmp_path):
+    path = tmp_path / "bundle.tgz"
+    path.write_bytes(build_tar(base_members(), compress=True))
+    verdict = read_everything(str(path))
+    assert verdict.verified and verdict.fingerprint == SIGNER.fingerprint
+    with ThickArchive(str(path)) as archive:
+        assert archive.index_digest == INDEX_DIGEST
+        other = keys.generate_private_key()
+        assert transport.verify_in_archive(archive, INDEX_DIGEST, [other.public]).status == "untrusted"
+
+
+@pytest.mark.parametrize("attack", ["member", "link", "device", "duplicate"])
+def test_each_attack_alone_is_refused(tmp_path, attack):
+    members = base_members()
+    if attack == "member":
+        members.append(Member("../evil", b"x"))
+    elif attack == "link":
+        members.append(Member(BLOBS + "e" * 64, None, tarfile.SYMTYPE, ESCAPE + "/target"))
+    elif attack == "device":
+        members.append(Member("artifacts/layout/dev", None, tarfile.CHRTYPE))
+    else:
+        members.append(Member("bundle.json", b"{}"))
+    path = tmp_path / "bundle.tgz"
+    path.write_bytes(build_tar(members, compress=True))
+    with pytest.raises(CnabError, match="refused"):
+        read_everything(str(path))
+
+
+@fuzz_settings()
+@given(archive=archives())
+def test_attacked_archives_fail_cleanly_and_write_nothing(tmp_path_factory, archive):
+    check_archive(str(tmp_path_factory.mktemp("work")), archive.raw)
+
+
+@fuzz_settings(examples=max(EXAMPLES // 3, 20))
+@given(raw=st.binary(max_size=2048), compress=st.booleans())
+def test_random_bytes_fail_cleanly(tmp_path_factory, raw, compress):
+    check_archive(str(tmp_path_factory.mktemp("work")), gzip.compress(raw) if compress else raw)
+
+
+@pytest.mark.skipif(not LONG_RUN, reason="the long run (make fuzz) checks how many archives it generated")
+def test_the_long_run_generated_at_least_10000_archives():
+    assert RUN["archives"] >= 10000, RUN
+    print("fuzzed archives:", dict(RUN))
