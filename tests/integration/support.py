@@ -114,3 +114,29 @@ def use_driver(ansible, driver):
     environment, namespace, server = kubernetes_environment()
     ansible.env.update(environment)
     return namespace, server
+
+
+def module_pids(ancestor):
+    """PIDs of the AnsiballZ module processes started under the process ``ancestor`` (a Popen):
+    only this test's modules, never those of other runs on the same machine."""
+    parents, commands = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                stat = handle.read()
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                commands[int(entry)] = handle.read()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def descends(pid):
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == ancestor.pid:
+                return True
+        return False
+
+    return [pid for pid, command in commands.items() if b"AnsiballZ_cnab_" in command and descends(pid)]

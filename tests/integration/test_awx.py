@@ -44,11 +44,6 @@ SECRET_INPUTS = {
 }
 # Variables whose names issue 4 (registries, signing) fixed and whose options are built in its own
 # branch: accepted here until the modules read them; once merged, the check below finds them anyway.
-PENDING_ISSUE_4 = {"CNAB_REGISTRY_USERNAME", "CNAB_REGISTRY_PASSWORD", "CNAB_REGISTRY_TOKEN",
-                   "CNAB_REGISTRY_CA_CERT", "CNAB_REGISTRY_INSECURE", "CNAB_SIGNING_KEY",
-                   "CNAB_SIGNING_KEY_PASSWORD", "CNAB_VERIFY_KEYS", "CNAB_VERIFY_REQUIRED"}
-
-
 # -- the execution environment --------------------------------------------------------------
 
 
@@ -245,7 +240,7 @@ def test_injected_variables_are_read_by_the_modules(path, tmp_path):
     inputs = _all_inputs(definition)
     env = inject(definition, inputs, _private_dir(tmp_path))
     read = _read_by_modules()
-    unread = sorted(set(env) - read - PENDING_ISSUE_4)
+    unread = sorted(set(env) - read)
     assert not unread, "injected but read by no module: %s" % unread
     if os.path.basename(path) == "cnab_claim_store.yml":
         claim_store = _env_fallbacks(adapter.CLAIM_STORE_SPEC["options"], set())

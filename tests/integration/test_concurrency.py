@@ -7,7 +7,7 @@ import time
 
 import pytest
 from stores import BACKENDS, options_for
-from support import DRIVERS, HELLO, SLEEPER, use_driver, wait_for_container
+from support import DRIVERS, HELLO, SLEEPER, module_pids, use_driver, wait_for_container
 
 
 def _container_starts(installation, since):
@@ -32,21 +32,6 @@ def test_eight_concurrent_installs_run_the_image_once(ansible):
     assert [r["status"] for r in history[0]["results"]] == ["running", "succeeded"]
 
 
-def _module_pids(installation):
-    """PIDs of the AnsiballZ module processes working on ``installation``."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % entry, "rb") as handle:
-                    cmdline = handle.read()
-            except OSError:
-                continue
-            if b"AnsiballZ_cnab_install" in cmdline:
-                pids.append(int(entry))
-    return pids
-
-
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible, driver):
     cluster = use_driver(ansible, driver)
@@ -59,7 +44,7 @@ def test_sigterm_cancels_keeps_outputs_and_releases_the_lock(ansible, driver):
     else:
         container = wait_for_container("cancel-me")
     time.sleep(0.5)
-    for pid in _module_pids("cancel-me"):
+    for pid in module_pids(run):
         os.kill(pid, signal.SIGTERM)
     out, err = run.communicate(timeout=120)
     assert "canceled" in out, out + err
@@ -87,7 +72,7 @@ def test_run_killed_mid_action_is_recorded_unknown_by_the_next_run(ansible, tmp_
     run = ansible.adhoc_process("cnab_install", {"installation": "killed", "bundle": SLEEPER,
                                                  "parameters": {"sleep": 60}, "claim_store": store})
     wait_for_container("killed")
-    for pid in _module_pids("killed"):
+    for pid in module_pids(run):
         os.kill(pid, signal.SIGKILL)
     run.communicate(timeout=60)
     again, raw = ansible.adhoc("cnab_install", {"installation": "killed", "bundle": SLEEPER, "lock_timeout": 60,

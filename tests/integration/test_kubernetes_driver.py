@@ -10,7 +10,7 @@ import signal
 import sys
 
 from drivers_kubernetes import objects, wait_for_invocation, wait_until_gone
-from support import BIGOUTPUT, HELLO, HERE, NONROOT, SHOWCASE, SLEEPER, use_driver
+from support import BIGOUTPUT, HELLO, HERE, NONROOT, SHOWCASE, SLEEPER, module_pids, use_driver
 
 from tests.k8s_emulator import ApiError
 from tests.k8s_emulator.workloads import delete_job
@@ -112,26 +112,12 @@ def test_job_spec_carries_no_secret_and_its_secret_is_owned_by_the_job(ansible):
     assert wait_until_gone(server, namespace) == {}  # the garbage collector took the pod and the Secret
 
 
-def _module_pids(installation):
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % entry, "rb") as handle:
-                    cmdline = handle.read()
-            except OSError:
-                continue
-            if b"AnsiballZ_cnab_install" in cmdline:
-                pids.append(int(entry))
-    return pids
-
-
 def test_killed_caller_leaves_nothing_behind_after_the_ttl(ansible):
     namespace, server = use_driver(ansible, "kubernetes")
     run = ansible.adhoc_process("cnab_install", {"installation": "orphan", "bundle": SLEEPER,
                                                  "parameters": {"sleep": 3}, "driver_options": {"ttl_seconds": 2}})
     wait_for_invocation(server, namespace, "orphan")
-    for pid in _module_pids("orphan"):
+    for pid in module_pids(run):
         os.kill(pid, signal.SIGKILL)
     run.communicate(timeout=60)
     assert objects(server, namespace, "jobs") and objects(server, namespace, "secrets")  # the caller is gone
@@ -279,7 +265,7 @@ def test_reap_deletes_the_job_of_a_run_that_died(ansible):
     run = ansible.adhoc_process("cnab_install", {"installation": "reaped", "bundle": SLEEPER,
                                                  "parameters": {"sleep": 60}})
     wait_for_invocation(server, namespace, "reaped")
-    for pid in _module_pids("reaped"):
+    for pid in module_pids(run):
         os.kill(pid, signal.SIGKILL)
     run.communicate(timeout=60)
     again, raw = ansible.adhoc("cnab_install", {"installation": "reaped", "bundle": SLEEPER, "lock_timeout": 30})
