@@ -310,6 +310,8 @@ def run_driver_setup_module():
     except CnabError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)
+
+
 def run_signing_key_module():
     module = CnabModule(
         argument_spec=dict(
