@@ -34,6 +34,7 @@ class BundleSource:
         self.relocation_mapping = dict(relocation_mapping or {})
         self.registry_options = registry_options or {}
         self.signature = None  # the verify policy's record (apply_policy), kept in the claim
+        self.invocation_image = None  # archive: docker_load.image_record of the invocation image
         self.warnings = []
 
     def claim_custom(self):
@@ -43,6 +44,8 @@ class BundleSource:
             return custom
         custom.update({"bundleSource": self.kind, "indexDigest": self.index_digest,
                        "relocationMapping": self.relocation_mapping})
+        if self.kind == ARCHIVE and self.invocation_image:
+            custom["invocationImage"] = self.invocation_image
         return custom
 
     def files(self):
@@ -55,8 +58,9 @@ class BundleSource:
         """Where the driver takes ``image`` (an invocationImages entry) from."""
         original = image.get("image")
         if self.kind == ARCHIVE:
+            recorded = self.invocation_image if original == (self.invocation_image or {}).get("image") else None
             return ImageSource(ARCHIVE, original, archive=self.bundle.reference, original=original,
-                               digest=image.get("contentDigest"))
+                               digest=image.get("contentDigest"), recorded=recorded)
         relocated = self.relocation_mapping.get(original)
         if self.kind == REGISTRY and relocated:
             return ImageSource(REGISTRY, relocated, auth=self.registry_options, original=original,
@@ -119,7 +123,17 @@ def from_claim(claim, registry_options=None):
     if kind not in (ARCHIVE, REGISTRY):
         kind = FILE
     bundle = Bundle(claim["bundle"], claim.get("bundleReference"))
-    return BundleSource(kind, bundle, custom.get("indexDigest"), custom.get("relocationMapping"), registry_options)
+    source = BundleSource(kind, bundle, custom.get("indexDigest"), custom.get("relocationMapping"), registry_options)
+    if kind == ARCHIVE:
+        source.invocation_image = _image_record(custom.get("invocationImage"))
+    return source
+
+
+def _image_record(record):
+    """A recorded ``invocationImage``, or None when it is not one (an older or edited claim)."""
+    if not isinstance(record, dict) or not isinstance(record.get("imageIds"), dict):
+        return None
+    return record
 
 
 def _recorded_source(recorded, kind, index_digest, reference, registry_options):
@@ -137,7 +151,10 @@ def _recorded_source(recorded, kind, index_digest, reference, registry_options):
         mapping = _rebase(mapping, reference)
     if mapping is None:
         return None  # recorded from the other kind of source: its mapping does not apply here
-    return BundleSource(kind, Bundle(recorded["bundle"], reference), index_digest, mapping, registry_options)
+    source = BundleSource(kind, Bundle(recorded["bundle"], reference), index_digest, mapping, registry_options)
+    if kind == ARCHIVE:
+        source.invocation_image = _image_record(custom.get("invocationImage"))
+    return source
 
 
 def _rebase(mapping, reference):
@@ -200,12 +217,30 @@ def _open_archive(text, recorded, resolve_tag):
             return known
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
 
-    with ThickArchive(path) as archive:
+    # Identifying the archive reads only its metadata and bundle index when they come first (a no-op
+    # stays cheap); a source that is going to run gets the full scan, with every member checked.
+    with ThickArchive(path, identify_only=True) as archive:
         known = _recorded_source(recorded, ARCHIVE, archive.index_digest, path, None)
         if known is not None:
             return known
-        return BundleSource(ARCHIVE, Bundle(archive.document, path), archive.index_digest,
-                            archive.relocation_mapping)
+        if archive.complete:
+            return _archive_source(archive, path)
+    with ThickArchive(path) as archive:
+        return _archive_source(archive, path)
+
+
+def _archive_source(archive, path):
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.docker_load import image_record
+
+    source = BundleSource(ARCHIVE, Bundle(archive.document, path), archive.index_digest, archive.relocation_mapping)
+    try:
+        original = source.bundle.invocation_image().get("image")
+    except (BundleError, AttributeError, TypeError):
+        return source  # a malformed bundle: validation reports it
+    record = image_record(archive, original)
+    if record is not None:
+        source.invocation_image = dict(record, image=original)
+    return source
 
 
 def masking_bundle(text, recorded=None):
@@ -217,7 +252,7 @@ def masking_bundle(text, recorded=None):
     if kind == ARCHIVE and os.path.isfile(os.path.expanduser(text)):
         from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
 
-        with ThickArchive(os.path.expanduser(text)) as archive:
+        with ThickArchive(os.path.expanduser(text), identify_only=True) as archive:
             return Bundle(archive.document)
     if recorded is not None and isinstance(recorded.get("bundle"), dict):
         return Bundle(recorded["bundle"])

@@ -7,7 +7,9 @@ it from the archive (OCI layout converted to a ``docker save`` stream) and run e
 
 import gzip
 import io
+import json
 import os
+import shutil
 import subprocess
 import tarfile
 import uuid
@@ -54,6 +56,40 @@ def test_install_from_the_archive_in_four_steps_with_every_registry_stopped(ansi
     # Uninstall reuses the recorded source: the image is already in the engine, no load, no registry.
     result, output = ansible.adhoc("cnab_uninstall", {"installation": "from-archive"})
     assert result["changed"] and result["result"]["status"] == "succeeded", output
+
+
+def _install_from_a_copy(ansible, archived, installation):
+    """Install from a copy of the archive and delete the copy; returns what the claim recorded."""
+    path = str(archived["workdir"] / (installation + ".tgz"))
+    shutil.copy(archived["path"], path)
+    result, output = ansible.adhoc("cnab_install", {"installation": installation, "bundle": path})
+    assert result["changed"] and result["result"]["status"] == "succeeded", output
+    os.remove(path)
+    (claim_id,) = claims_of(ansible.home, installation)
+    with open(os.path.join(ansible.home, "installations", installation, "claims", claim_id), encoding="utf-8") as handle:
+        return path, json.load(handle)["custom"]["cnab.runtime"]
+
+
+def test_uninstall_runs_the_engines_image_after_the_archive_is_deleted(ansible, archived):
+    path, custom = _install_from_a_copy(ansible, archived, "archive-deleted")
+    assert custom["invocationImage"]["imageIds"] == {"": archived["image_id"]}
+    assert custom["invocationImage"]["manifestDigest"] == archived["mapping"][IMAGE].rpartition("@")[2]
+    assert image_present(archived["image_id"]) and not os.path.exists(path)
+    changed, results = four_steps(ansible, "cnab_uninstall", {"installation": "archive-deleted"})
+    assert changed == [True, True, False, False]
+    assert results[1]["result"]["status"] == "succeeded"
+
+
+def test_without_the_image_and_the_archive_uninstall_fails_in_one_sentence_and_records_nothing(ansible, archived):
+    path, _custom = _install_from_a_copy(ansible, archived, "archive-and-image-gone")
+    remove_image(archived["image_id"])
+    before = claims_of(ansible.home, "archive-and-image-gone")
+    result, output = ansible.adhoc("cnab_uninstall", {"installation": "archive-and-image-gone"})
+    assert result.get("failed"), output
+    message = result["msg"]
+    assert IMAGE in message and path in message and "no longer" in message, output
+    assert message.endswith(".") and "\n" not in message and message.count(". ") == 0, message
+    assert claims_of(ansible.home, "archive-and-image-gone") == before
 
 
 def _flip(data):

@@ -229,6 +229,12 @@ def read_everything(path):
         return transport.verify_in_archive(archive, archive.index_digest, [SIGNER.public])
 
 
+def identify(path):
+    """What a no-op run reads of an archive: bundle.json, the relocation mapping, the index digest."""
+    with ThickArchive(path, identify_only=True) as archive:
+        return archive.document, archive.relocation_mapping, archive.index_digest
+
+
 def check_archive(workdir, raw):
     path = os.path.join(workdir, "bundle.tgz")
     with open(path, "wb") as handle:
@@ -238,12 +244,16 @@ def check_archive(workdir, raw):
     os.chdir(workdir)  # a reader that extracted relative names would write here
     RUN["archives"] += 1
     try:
+        identity = identify(path)
         read_everything(path)
     except CnabError as exc:
         message = str(exc)
         assert message and message.endswith(".") and "\n" not in message, repr(message)
         assert len(message) < 2000, message[:200]
         RUN["archives refused"] += 1
+    else:  # what identifying reads agrees with the full read
+        with ThickArchive(path) as archive:
+            assert identity == (archive.document, archive.relocation_mapping, archive.index_digest)
     finally:
         os.chdir(cwd)
     assert snapshot(workdir) == before
@@ -276,6 +286,46 @@ def test_each_attack_alone_is_refused(tmp_path, attack):
     path.write_bytes(build_tar(members, compress=True))
     with pytest.raises(CnabError, match="refused"):
         read_everything(str(path))
+
+
+def _ordered(metadata_first):
+    """The base archive's members as write_archive orders them (metadata, manifests, then the other
+    blobs), or with the metadata last, as an archive made by walking a directory has them."""
+    manifests = {sha(BASE[name]) for name in BLOB_NAMES if b'"schemaVersion"' in BASE[name]}
+    blobs = [m for m in base_members() if m.name in BLOB_NAMES]
+    blobs.sort(key=lambda m: (sha(m.data) not in manifests, m.name))
+    metadata = [m for m in base_members() if m.name not in BLOB_NAMES]
+    return metadata + blobs if metadata_first else blobs + metadata
+
+
+def test_identifying_stops_after_the_metadata_and_the_bundle_index(tmp_path):
+    raw = build_tar(_ordered(metadata_first=True), compress=False)
+    assert raw.index(b"layer content ") > raw.index(BASE[BLOBS + INDEX_DIGEST[7:]])
+    path = tmp_path / "cut.tgz"
+    # Cut short inside the layer, after the manifests: only a reader that stops before it can open it.
+    path.write_bytes(gzip.compress(raw[:raw.index(b"layer content ") + 100], mtime=0))
+    with ThickArchive(str(path), identify_only=True) as archive:
+        assert archive.index_digest == INDEX_DIGEST and not archive.complete
+        assert archive.relocation_mapping == json.loads(BASE["relocation-mapping.json"])
+    with pytest.raises(CnabError, match="cannot be read|lacks|appears"):
+        read_everything(str(path))
+
+
+def test_identifying_reads_everything_when_the_metadata_comes_last(tmp_path):
+    path = tmp_path / "walked.tgz"
+    path.write_bytes(build_tar(_ordered(metadata_first=False), compress=True))
+    with ThickArchive(str(path), identify_only=True) as archive:
+        assert archive.index_digest == INDEX_DIGEST and archive.complete
+    assert read_everything(str(path)).verified
+
+
+def test_identifying_refuses_an_altered_bundle_json(tmp_path):
+    members = _ordered(metadata_first=True)
+    members[0] = Member("bundle.json", BASE["bundle.json"].replace(b"fuzzed", b"FUZZED"))
+    path = tmp_path / "altered.tgz"
+    path.write_bytes(build_tar(members, compress=True))
+    with pytest.raises(CnabError, match="was altered"):
+        identify(str(path))
 
 
 @fuzz_settings()

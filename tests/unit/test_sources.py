@@ -143,3 +143,16 @@ def test_masking_bundle_never_reaches_the_registry(bundle_file):
     assert sources.masking_bundle(str(bundle_file)).document == DOCUMENT
     assert sources.masking_bundle("%s/bundles/demo:1.0" % CLOSED) is None
     assert sources.masking_bundle("%s/bundles/demo:1.0" % CLOSED, recorded_claim("x")).document == DOCUMENT
+
+
+def test_from_claim_of_an_archive_keeps_the_recorded_image_id_so_the_archive_is_not_needed():
+    record = {"image": "example.com/demo/run:1.0", "manifestDigest": IMAGE, "imageIds": {"": OTHER}}
+    claim = recorded_claim("/srv/gone.tgz", kind="archive", mapping={})
+    claim["custom"][model.RUNTIME_KEY]["invocationImage"] = record
+    source = sources.from_claim(claim)
+    assert source.image_source(source.bundle.invocation_image()).recorded == record
+    assert source.claim_custom()["invocationImage"] == record  # recorded again by the uninstall's claim
+    claim["custom"][model.RUNTIME_KEY]["invocationImage"] = "not a record"
+    source = sources.from_claim(claim)
+    assert source.image_source(source.bundle.invocation_image()).recorded is None
+    assert "invocationImage" not in source.claim_custom()

@@ -67,16 +67,18 @@ class ImageSource:
     ``registry``: ``reference`` is the relocated, digest-pinned image, pulled with the ``auth``
     registry options when the engine lacks it. ``archive``: the image ``original`` of the thick
     archive at ``archive``, loaded into the engine when it lacks it. ``digest`` is the bundle's
-    ``contentDigest`` of the image, when it declares one.
+    ``contentDigest`` of the image, when it declares one. ``recorded``: for an archive, what the
+    claim recorded about the image (``docker_load.image_record``), so the engine's copy runs without it.
     """
 
-    def __init__(self, kind, reference, auth=None, archive=None, original=None, digest=None):
+    def __init__(self, kind, reference, auth=None, archive=None, original=None, digest=None, recorded=None):
         self.kind = kind
         self.reference = reference
         self.auth = auth or {}
         self.archive = archive
         self.original = original or reference
         self.digest = digest
+        self.recorded = recorded
 
 
 class Operation:

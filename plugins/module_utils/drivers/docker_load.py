@@ -21,14 +21,68 @@ _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
+def image_record(archive, original):
+    """What a claim records to run the archived image ``original`` again without the archive:
+    ``{"manifestDigest": ..., "imageIds": {platform: config digest}}`` (platform ``""`` for a single
+    manifest, ``os/arch`` for each variant of an index); None when the archive cannot tell."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
+
+    try:
+        digest = archive.image_digest(original)
+        raw, media_type = archive.manifest(digest)
+        document = json.loads(raw)
+        if media_type in _INDEX_TYPES or document.get("manifests") is not None:
+            ids = {}
+            for child in document.get("manifests") or []:
+                platform = child.get("platform") or {}
+                config = json.loads(archive.read_blob(child["digest"])).get("config") or {}
+                ids["%s/%s" % (platform.get("os"), platform.get("architecture"))] = config.get("digest")
+        else:
+            ids = {"": (document.get("config") or {}).get("digest")}
+    except (CnabError, ValueError, AttributeError, KeyError, TypeError):
+        return None  # the driver reports what is wrong with the archive when it loads the image
+    ids = {key: value for key, value in ids.items() if isinstance(value, str) and value.startswith("sha256:")}
+    return {"manifestDigest": digest, "imageIds": ids} if ids else None
+
+
+def _recorded_image(api, source):
+    """The engine's image the claim recorded for ``source`` (by image id), or None."""
+    import docker
+
+    ids = (source.recorded or {}).get("imageIds") or {}
+    image_id = ids.get("")
+    if image_id is None and ids:
+        version = api.version()
+        image_id = ids.get("%s/%s" % (version.get("Os") or "linux", version.get("Arch") or "amd64"))
+    if not image_id:
+        return None
+    try:
+        return api.inspect_image(image_id)  # an image id is its config's digest: the same image
+    except docker.errors.ImageNotFound:
+        return None
+
+
 def ensure_loaded(api, source):
-    """The engine's ``inspect_image`` of the archived image ``source.original``, loading it from
-    the archive ``source.archive`` unless the engine already has that image id."""
+    """The engine's ``inspect_image`` of the archived image ``source.original``: the image id a
+    claim recorded when the engine has it (the archive is not opened), else loaded from the archive
+    ``source.archive`` unless the engine already has the archived image id."""
+    import os
+
     import docker
 
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
 
+    image = _recorded_image(api, source)
+    if image is not None:
+        return image
+    if source.recorded and not os.path.isfile(source.archive):
+        raise ImageNotFound("the image %s is no longer in the Docker engine and the archive %s it was installed from "
+                            "no longer exists; restore the archive or load the image." % (source.original, source.archive))
     with ThickArchive(source.archive) as archive:
+        recorded_manifest = (source.recorded or {}).get("manifestDigest")
+        if recorded_manifest and archive.image_digest(source.original) != recorded_manifest:
+            raise ImageDigestMismatch("the archive %s now holds another image %s than the one installed (%s)."
+                                      % (source.archive, source.original, recorded_manifest))
         manifest = _image_manifest(api, archive, source)
         config = manifest.get("config") or {}
         image_id = config.get("digest")

@@ -10,7 +10,9 @@ Writing streams every blob from its source straight into the (optionally gzip-co
 fetching a few blobs ahead in parallel through bounded queues, into a temporary file that is
 renamed into place only when complete. Reading never extracts to disk: a first pass checks every
 member (no absolute paths, ``..``, escaping links, devices or duplicates) and keeps the small JSON
-documents; blobs are streamed later, their digests verified while they are read.
+documents; blobs are streamed later, their digests verified while they are read. Identifying an
+archive (``identify_only``: bundle.json, relocation mapping, verified index digest) stops as soon as
+those are read, which for archives written here is before the first image blob.
 """
 
 import io
@@ -411,9 +413,14 @@ def _well_formed_entries(entries):
 class ThickArchive:
     """A thick bundle archive opened for reading (context manager); nothing is extracted."""
 
-    def __init__(self, path, keep_small=True):
+    def __init__(self, path, keep_small=True, identify_only=False):
         self.path = path
         self.keep_small = keep_small
+        # identify_only: stop reading once bundle.json, the relocation mapping and the verified bundle
+        # index are known; write_archive puts them (and every manifest) before the image blobs, so an
+        # archive of ours is identified from its first few KiB. Other orders (Porter's) read it all.
+        self.identify_only = identify_only
+        self.complete = True  # False when identify_only stopped before the end: only the identity is known
         self.document = None
         self.bundle_bytes = None
         self.bundle_digest = None
@@ -426,6 +433,7 @@ class ThickArchive:
         self._links = {}        # blob digest -> digest it links to
         self._offsets = {}      # digest -> data offset (uncompressed archives only)
         self._compressed = True
+        self._index_entries = None  # identify_only: (digest, media type) of index.json's index entries
 
     # -------------------------------------------------------------- first pass
     def __enter__(self):
@@ -481,6 +489,9 @@ class ThickArchive:
                                                         "was altered." % digest)
                         self._small[digest] = data
                         kept += member.size
+                        if self.identify_only and self._identified(metadata):
+                            self.complete = False
+                            break
         for digest, target in self._links.items():
             if target not in self._sizes:
                 raise ArchiveError("The archive blob %s links to a blob the archive lacks." % digest)
@@ -489,6 +500,31 @@ class ThickArchive:
         if "bundle.json" not in metadata:
             raise ArchiveError("The archive %s has no bundle.json at its root; it is not a thick bundle." % self.path)
         self._metadata = metadata
+
+    def _identified(self, metadata):
+        """True once the metadata members and a bundle index with its config manifest were read."""
+        if len(metadata) < 3:
+            return False
+        if self._index_entries is None:
+            try:
+                entries = json.loads(metadata[LAYOUT + "/index.json"]).get("manifests")
+            except (ValueError, AttributeError):
+                entries = None
+            if not _well_formed_entries(entries or []):
+                entries = []
+            self._index_entries = [(e.get("digest"), e["mediaType"]) for e in entries or []
+                                   if e.get("mediaType") in INDEX_TYPES]
+        # The entry _parse will take: the first bundle index the archive has, so every one before it
+        # must have been read (and not be a bundle index).
+        for digest, media_type in self._index_entries:
+            if digest not in self._small:
+                return False
+            try:
+                index = layout.CnabIndex(self._small[digest], media_type)
+            except (BundleError, AttributeError, TypeError):
+                continue
+            return isinstance(index.config, dict) and index.config.get("digest") in self._small
+        return False
 
     def _parse(self):
         self.bundle_bytes = self._metadata["bundle.json"]
