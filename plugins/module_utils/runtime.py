@@ -7,6 +7,7 @@ Plain Python; the Ansible adapter builds a ``Request`` and renders the ``Respons
 """
 
 import json
+import os
 
 from ansible_collections.cnab.runtime.plugins.module_utils import sources
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
@@ -173,7 +174,9 @@ def _resolve(store, installation, request, on_secrets):
     if parameters is None and stored is not None and request.intent in _REUSES_STORED_INPUTS:
         parameters = dict(stored.get("parameters") or {})
         parameters.update(store.sensitive_parameters(installation.name, stored["id"]))
-    key = store.fingerprint_key()
+    # Check mode writes nothing, not even the store's key: a store without one holds no claim whose
+    # fingerprints could be compared, so a throwaway key decides the same.
+    key = store.fingerprint_key(create=not request.check_mode) or os.urandom(32)
     if bundle is None:
         return _Inputs(None, {}, {}, key)
     try:

@@ -25,3 +25,47 @@ def options_for(backend, tmp_path):
 
         return kubernetes_options(unique)
     raise ValueError(backend)
+
+
+_HOLDER = """
+import json, sys
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import open_store
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
+store = open_store(json.loads(sys.argv[1]))
+with store.lock("app", 30):
+    print("held", flush=True)
+    claim = json.loads(sys.stdin.readline())
+    try:
+        store.write_claim(claim, {"password": "pw-paused"})
+        print("written", flush=True)
+    except ClaimStoreError as exc:
+        print(exc, flush=True)
+"""
+
+
+def holding_child(options):
+    """A process holding the lock of installation ``app``; it writes the claim sent on its stdin
+    (with a sensitive parameter) and prints "written" or the store's refusal."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", _HOLDER, json.dumps(options)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert child.stdout.readline().strip() == "held"
+    return child
+
+
+def write_after_resuming(child, claim):
+    """Resume a stopped ``holding_child``, have it write ``claim``; what it printed."""
+    import json
+    import os
+    import signal
+
+    os.kill(child.pid, signal.SIGCONT)
+    child.stdin.write(json.dumps(claim) + "\n")
+    child.stdin.flush()
+    answer = child.stdout.readline().strip()
+    assert child.wait(30) == 0
+    return answer

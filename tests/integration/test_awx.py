@@ -456,8 +456,8 @@ def test_check_job_reports_the_plan_and_changes_nothing(deployment):
     assert report["msg"].startswith("planned: install")
     assert stats["artifact_data"] == {}  # nothing ran: nothing to publish
     assert _container_events(name, started, time.time()) == []
-    # No claim: the store holds at most its fingerprint key, which planning needs.
-    assert [blob for blob, _etag in deployment.claims() if blob != "fingerprint.key"] == []
+    # Check mode writes nothing: not even the container or the fingerprint key.
+    assert not deployment.blobs.exists()
     deployment.assert_no_secret_in_records()
 
 

@@ -4,6 +4,8 @@ credential options, its errors as sentences, and blob-lease locking. Against Azu
 import datetime
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 import uuid
 
 import pytest
+from stores import holding_child, write_after_resuming
 from stores_azure import AZURITE, azure_options, ensure_azurite
 from support import REPO
 
@@ -236,7 +239,9 @@ def test_a_stopped_azurite_fails_fast_with_one_sentence(tmp_path):
         server.kill()
         server.wait()
     for call in (lambda: store.installation("app"), lambda: store.lock("app", 30).__enter__(),
-                 store.fingerprint_key, lambda: open_store(options)):
+                 store.fingerprint_key, store.installation_names,
+                 # A new store creates its container with its first write, not when opened.
+                 lambda: open_store(options).lock("app", 30).__enter__()):
         started = time.monotonic()
         with pytest.raises(ClaimStoreError) as caught:
             call()
@@ -296,3 +301,47 @@ def test_the_holder_keeps_its_lease_past_its_duration(options):
             with open_store(options).lock("app", 0):
                 pass
     assert store.lock_holder("app") is None
+
+
+LOST_LOCK = (r"^the azure_blob claim store at devstoreaccount1/\w+ could not write a claim of installation app: it lost "
+             r"the lock of installation app to %s\.$")
+
+
+def test_break_lock_and_the_holder_that_lost_it(options):
+    holder, operator = open_store(options), open_store(options)
+    claim = model.new_claim("app", "install", BUNDLE, {}, model.new_ulid(), {"modifies": True})
+    with holder.lock("app", 1):
+        assert operator.break_lock("app")["pid"] == os.getpid()
+        with operator.lock("app", 1):
+            with pytest.raises(ClaimStoreError, match=LOST_LOCK % (r"the run of pid %d .*" % os.getpid())):
+                holder.write_claim(claim, {})
+    assert not holder.installation("app").exists
+    assert _blobs(options, "installations/app/claims/") == []
+
+
+def test_a_holder_paused_past_its_lease_writes_nothing_after_a_takeover(options):
+    """A holder stopped (SIGSTOP) stops renewing; once its lease expired and another run
+    took the lock, its next write is refused and the new holder's history stays intact."""
+    paused_claim = model.new_claim("app", "install", BUNDLE, {}, model.new_ulid(), {"modifies": True})
+    child = holding_child(options)
+    try:
+        os.kill(child.pid, signal.SIGSTOP)
+        taker = open_store(options)
+        started = time.monotonic()
+        with taker.lock("app", 30):  # waits for the paused holder's 15 s lease to expire
+            assert time.monotonic() - started > 5
+            claim, result = _record(taker, "app")
+            refusal = write_after_resuming(child, paused_claim)
+            history = taker.installation("app")
+            assert [c["id"] for c in history.claims] == [claim["id"]]
+            assert list(history.results) == [claim["id"]] and len(history.results[claim["id"]]) == 2
+            assert history.last_result(claim)["id"] == result["id"] and history.installed
+            assert taker.lock_holder("app")["pid"] == os.getpid()
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGCONT)
+            child.kill()
+        child.wait()
+    assert re.match(LOST_LOCK % (r"the run of pid %d .*" % os.getpid()), refusal), refusal
+    assert [b.rsplit("/", 1)[1] for b in _blobs(options, "installations/app/claims/")] == [claim["id"] + ".json"]
+    assert _blobs(options, "installations/app/sensitive/") == []

@@ -1,8 +1,11 @@
 """Modules, lookup plugin and copies against every claim-store backend."""
 
+import os
+from pathlib import Path
+
 import pytest
 from stores import BACKENDS, options_for
-from support import HERE, SHOWCASE
+from support import HELLO, HERE, SHOWCASE
 
 PASSWORD = "store-canary-pw-1"
 TOKEN = "store-canary-token-2"
@@ -21,3 +24,36 @@ def test_same_playbook_on_every_store(ansible, tmp_path, backend):
     copied = tmp_path / "copy" / "installations" / "stored"
     kept = [p for p in copied.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
     assert kept and all("sensitive" in p.parts for p in kept), "sensitive values must stay apart in the copy"
+
+
+def _store_contents(backend, store):
+    """What a store holds: file paths, blob names, or the namespace's Secrets and Leases."""
+    if backend == "local":
+        return sorted(str(p) for p in Path(store["path"]).rglob("*")) if os.path.exists(store["path"]) else []
+    if backend == "azure_blob":
+        from azure.storage.blob import BlobServiceClient
+        from stores_azure import AZURITE
+
+        container = BlobServiceClient.from_connection_string(AZURITE).get_container_client(store["container"])
+        return ["container " + store["container"]] if container.exists() else []
+    from stores_kubernetes import emulator
+
+    from tests.k8s_emulator.cluster import LEASES, SECRETS
+
+    cluster = emulator()[0].cluster
+    return [item["metadata"]["name"] for resource in (SECRETS, LEASES)
+            for item in cluster.list(resource, store["namespace"])["items"]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_check_mode_on_a_fresh_store_creates_nothing(ansible, tmp_path, backend):
+    """Nothing recorded reads as an empty store: install is planned, and not even the
+    fingerprint key, a container or a directory is created."""
+    store = options_for(backend, tmp_path)
+    args = {"installation": "fresh", "bundle": HELLO, "claim_store": store}
+    result, output = ansible.adhoc("cnab_install", args, "--check")
+    assert not result.get("failed") and result["changed"] and result["operation"] == "install", output
+    assert _store_contents(backend, store) == []
+    info, output = ansible.adhoc("cnab_claim_info", {"installation": "fresh", "claim_store": store})
+    assert not info.get("failed") and info["installation"]["exists"] is False, output
+    assert _store_contents(backend, store) == []

@@ -11,6 +11,8 @@ import base64
 import datetime
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +23,7 @@ import urllib.request
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
+from stores import holding_child, write_after_resuming
 from stores_kubernetes import REPO, kubeconfig_text
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
@@ -588,6 +591,36 @@ def test_break_lock_and_the_holder_that_lost_it(options):
                                                       r"of installation app to (the run of pid \d+|an operator)"):
                 holder.write_claim(claim, {})
     assert not holder.installation("app").exists
+
+
+def test_a_holder_paused_past_its_lease_writes_nothing_after_a_takeover(emulator, options):
+    """A holder stopped (SIGSTOP) stops renewing; once its lease expired and another run took
+    the lock, its next write is refused, even before its keeper noticed, and the new holder's
+    history stays intact."""
+    paused_claim = model.new_claim("app", "install", BUNDLE, {}, model.new_ulid(), {"modifies": True})
+    child = holding_child(dict(options, lease_seconds=1))
+    try:
+        os.kill(child.pid, signal.SIGSTOP)
+        taker = open_store(options)
+        started = time.monotonic()
+        with taker.lock("app", 10):  # waits for the paused holder's 1 s lease to expire
+            assert time.monotonic() - started > 0.3
+            claim, result = _record(taker, "app")
+            refusal = write_after_resuming(child, paused_claim)
+            history = taker.installation("app")
+            assert [c["id"] for c in history.claims] == [claim["id"]]
+            assert history.last_result(claim)["id"] == result["id"] and history.installed
+            assert taker.lock_holder("app")["pid"] == os.getpid()
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGCONT)
+            child.kill()
+        child.wait()
+    assert re.match(r"^the kubernetes claim store in namespace %s could not write a claim of installation app: it "
+                    r"lost the lock of installation app to the run of pid %d .*\.$" % (NS, os.getpid()), refusal), refusal
+    names = [s["metadata"]["name"] for s in emulator.cluster.list(SECRETS, NS)["items"]]
+    assert kstore.record_name("claim", paused_claim["id"]) not in names
+    assert kstore.record_name("parameters", paused_claim["id"]) not in names
 
 
 def test_concurrent_fingerprint_key_creation_yields_one_key(emulator, options):

@@ -20,8 +20,12 @@ conditional on the index's ETag (412: read it again and retry); a record whose c
 happened (the service went away in between) is invisible, and writing it again adopts it when
 its content is the same. The lock is a
 blob lease (15 to 60 seconds) renewed while the run holds it: a killed holder loses it when
-the lease expires. The Azure SDK and ``cryptography`` load lazily: this file ships in every
-module payload, and only runs that use this backend need them.
+the lease expires. A blob lease guards only its own blob, so the holder also renews it before
+each write and each index update: a holder whose lease another run took is refused. The
+container is created by the first write, never by reads: a missing container reads as an
+empty store, so check mode and info runs create nothing. The Azure SDK and ``cryptography``
+load lazily: this file ships in every module payload, and only runs that use this backend
+need them.
 """
 
 import contextlib
@@ -140,6 +144,15 @@ def _load(blob_name, data):
         raise ValueError("%s is not valid JSON (%s)" % (blob_name, exc)) from exc
 
 
+class _Held:
+    """A blob lease this store holds; ``lost`` is the reason once another run or an operator took it."""
+
+    def __init__(self, installation, lease):
+        self.installation = installation
+        self.lease = lease
+        self.lost = None
+
+
 def _lease_seconds(value):
     low, high = LEASE_RANGE
     return min(max(int(value or 30), low), high)
@@ -159,8 +172,8 @@ class AzureBlobStore(ClaimStore):
         self._aead = None
         self._fingerprint = None
         self._indexes = {}  # installation -> (ETag or None, entries) as last read or written
-        with self._errors("create its container"):
-            self._create_container()
+        self._container_ready = False
+        self._held = {}  # installation -> _Held, while this store holds its lock
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -176,6 +189,13 @@ class AzureBlobStore(ClaimStore):
             raise ClaimStoreError(
                 "the azure_blob claim store at %s could not %s: %s." % (self.where, doing, _reason(exc))
             ) from exc
+
+    def _writable(self):
+        """Create the container before the first write (once per store); reads never create it."""
+        if not self._container_ready:
+            with self._errors("create its container"):
+                self._create_container()
+            self._container_ready = True
 
     def _create_container(self):
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
@@ -262,6 +282,7 @@ class AzureBlobStore(ClaimStore):
             etag, entries = self._index(name, fresh=attempt > 0)
             if record_id in entries[kind]:  # another writer committed the same record first
                 raise self._written_once(blob_name)
+            self._still_held(name)
             entries = json.loads(json.dumps(entries))  # a copy: the cached one stays as read
             entries[kind].append(record_id)
             for key, names in (outputs or {}).items():
@@ -296,9 +317,14 @@ class AzureBlobStore(ClaimStore):
             return Installation(name, claims, results)
 
     def installation_names(self):
+        from azure.core.exceptions import ResourceNotFoundError
+
         with self._errors("list installations"):
             prefixes = self._container.walk_blobs(name_starts_with="installations/", delimiter="/")
-            names = (p.name[len("installations/"):].rstrip("/") for p in prefixes)
+            try:
+                names = [p.name[len("installations/"):].rstrip("/") for p in prefixes]
+            except ResourceNotFoundError:  # no container yet: nothing was written
+                return []
             return sorted(n for n in names if is_installation_name(n))
 
     def write_claim(self, claim, sensitive_parameters):
@@ -308,6 +334,8 @@ class AzureBlobStore(ClaimStore):
             blob_name = self._path(name, "claims", claim_id + ".json")
             if claim_id in self._index(name)[1]["claims"]:
                 raise self._written_once(blob_name)
+            self._writable()
+            self._still_held(name)
             if sensitive_parameters:
                 # Key first: without it nothing of the claim is written.
                 aead = self._cipher("store")
@@ -322,6 +350,8 @@ class AzureBlobStore(ClaimStore):
             blob_name = self._path(installation, "results", result_id + ".json")
             if result_id in self._index(installation)[1]["results"]:
                 raise self._written_once(blob_name)
+            self._writable()
+            self._still_held(installation)
             aead = self._cipher("store") if any(o in sensitive_outputs for o in outputs) else None
             names = {"outputs": [], "sensitiveOutputs": []}
             for output, value in sorted(outputs.items()):
@@ -361,16 +391,20 @@ class AzureBlobStore(ClaimStore):
                     values[output] = self._open(blob_name, data) if blob_name in sealed else data
             return values
 
-    def fingerprint_key(self):
+    def fingerprint_key(self, create=True):
         if self._fingerprint is None:
             with self._errors("read its fingerprint key"):
-                self._fingerprint = self._shared_secret(_FINGERPRINT, 32)
+                self._fingerprint = self._shared_secret(_FINGERPRINT, 32, create)
         return self._fingerprint
 
-    def _shared_secret(self, blob_name, size):
-        """Random bytes created once per store; a concurrent creator reads the winner's."""
+    def _shared_secret(self, blob_name, size, create=True):
+        """Random bytes created once per store; a concurrent creator reads the winner's.
+        None when there are none yet and ``create`` is false."""
         data = self._download(blob_name)
         if data is None:
+            if not create:
+                return None
+            self._writable()
             self._upload_once(blob_name, os.urandom(size))
             data = self._download(blob_name)
         if not data or len(data) != size:
@@ -423,16 +457,46 @@ class AzureBlobStore(ClaimStore):
     @contextlib.contextmanager
     def lock(self, name, timeout):
         blob = self._container.get_blob_client(self._path(name, "lock"))
+        self._writable()
         lease = self._acquire(blob, name, timeout)
+        held = _Held(name, lease)
         try:
             # Identity goes in after the lease is ours, for the message a waiter prints.
             with self._errors("record the holder of the lock of installation %s" % name):
                 blob.set_blob_metadata({_HOLDER: json.dumps(lock_holder_identity())}, lease=lease)
-            with LeaseKeeper(lease.renew, self._lease / 3.0):
+            self._held[name] = held
+            with LeaseKeeper(lambda: self._renew(held), self._lease / 3.0):
                 yield
         finally:
+            self._held.pop(name, None)
+            if not held.lost:
+                with contextlib.suppress(Exception):
+                    lease.release()
+
+    def _still_held(self, name):
+        """Before a write: renew the lease of a lock this store holds, or refuse if another run took it."""
+        held = self._held.get(name)
+        if held is not None:
+            self._renew(held)
+
+    def _renew(self, held):
+        """Renew the lease (LeaseKeeper's call, and before each write). Azure renews an expired lease
+        unless the blob was leased again since: only then (409) or when it was broken is it lost."""
+        if held.lost:
+            raise ValueError(held.lost)
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            held.lease.renew()
+        except HttpResponseError as exc:
+            if exc.status_code not in (404, 409, 412):
+                raise  # the service failed: the lease may still be ours
+            owner = None
             with contextlib.suppress(Exception):
-                lease.release()
+                owner = self._lock_state(held.installation)[1]
+            held.lost = "it lost the lock of installation %s to %s" % (
+                held.installation, describe_holder(owner) if owner else "an operator who broke it")
+            raise ValueError(held.lost) from exc
 
     def _acquire(self, blob, name, timeout):
         deadline = time.monotonic() + max(0, timeout)

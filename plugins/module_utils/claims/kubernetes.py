@@ -203,6 +203,7 @@ class _Held:
         self.holder = holder
         self.lease = lease
         self.lost = None  # the reason, once another run or an operator took the lock away
+        self.renewing = threading.Lock()  # the keeper and a write may renew at once
 
 
 class KubernetesStore(ClaimStore):
@@ -336,9 +337,7 @@ class KubernetesStore(ClaimStore):
     def _write(self, installation, secrets):
         """Create the Secrets in order; each is a new record. One that exists with the same content
         was written by a run whose commit did not happen: it is taken as is."""
-        held = self._held.get(installation)
-        if held is not None and held.lost:
-            raise _Refused(held.lost)
+        self._still_held(installation)
         for secret in secrets:
             try:
                 created = self._create("secrets", secret)
@@ -374,6 +373,7 @@ class KubernetesStore(ClaimStore):
             if record_id in entries[kind]:  # another writer committed the same record first
                 raise _exists(secret)
             entries[kind].append(record_id)
+            self._still_held(installation)
             labels = {MANAGED_BY: MANAGER, INSTALLATION: label_value(installation), RECORD: "index"}
             body = self._secret(index_name(installation), labels, {INSTALLATION: installation},
                                 {INDEX_KEY: _dump(entries)}, immutable=False)
@@ -487,10 +487,12 @@ class KubernetesStore(ClaimStore):
                     values[output] = _decode(value)
         return values
 
-    def fingerprint_key(self):
+    def fingerprint_key(self, create=True):
         with self._api("read its fingerprint key"):
             self._ensure_namespace()
             secret = self._get("secrets", FINGERPRINT_KEY)
+            if secret is None and not create:
+                return None
             if secret is None:
                 labels = {MANAGED_BY: MANAGER, RECORD: "fingerprint-key"}
                 # None (409): another run created it first; everyone uses the one stored.
@@ -545,8 +547,20 @@ class KubernetesStore(ClaimStore):
         """LeaseKeeper's call: move renewTime on, conditional on this holder's last write."""
         if held.lost:
             return  # reported once; LeaseKeeper keeps that error
-        doing = "renew the lock of installation %s" % held.installation
-        with self._api(doing):
+        with self._api("renew the lock of installation %s" % held.installation):
+            self._renew_lease(held)
+
+    def _still_held(self, installation):
+        """Before a write: renew the Lease of a lock this store holds, or refuse if another run took it
+        (a holder paused past its lease writes before its keeper can notice)."""
+        held = self._held.get(installation)
+        if held is not None:
+            self._renew_lease(held)
+
+    def _renew_lease(self, held):
+        if held.lost:
+            raise _Refused(held.lost)
+        with held.renewing:
             for attempt in (1, 2):
                 spec = dict(held.lease.get("spec") or {}, renewTime=_micro_time(_now()))
                 stored = self._replace("leases", self._lease(held.installation, spec,
@@ -561,7 +575,7 @@ class KubernetesStore(ClaimStore):
                 owner = self._holder_of(current)
                 held.lost = "it lost the lock of installation %s to %s" % (
                     held.installation, describe_holder(owner) if owner else "an operator who broke it")
-                raise self._error(doing, held.lost)
+                raise _Refused(held.lost)
 
     def _free(self, installation, lease):
         """Replace ``lease`` by one without a holder; None when it changed meanwhile (409)."""

@@ -233,17 +233,18 @@ class LocalStore(ClaimStore):
                             values[output] = handle.read()
         return values
 
-    def fingerprint_key(self):
+    def fingerprint_key(self, create=True):
         with _store_errors(self.root, "read its fingerprint key"):
-            return self._fingerprint_key()
+            return self._fingerprint_key(create)
 
-    def _fingerprint_key(self):
+    def _fingerprint_key(self, create):
         path = os.path.join(self.root, "fingerprint.key")
         try:
             with open(path, "rb") as handle:
                 return handle.read()
         except FileNotFoundError:
-            pass
+            if not create:
+                return None
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         tmp = _temporary_name(path)
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:

@@ -97,8 +97,8 @@ def prepare_local(options, check_mode=False):
 
 
 class _Container(AzureBlobStore):
-    """The azure_blob store's connection and error sentences, opened without creating the container
-    (which opening a store does): prepare_azure_blob checks first, so that check mode creates nothing."""
+    """The azure_blob store's connection and error sentences, never creating the container itself
+    (a store's first write does): prepare_azure_blob checks first, so that check mode creates nothing."""
 
     def _create_container(self):
         pass

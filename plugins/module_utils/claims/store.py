@@ -76,8 +76,9 @@ class ClaimStore:
         """name -> bytes for every output value stored with the result."""
         raise NotImplementedError
 
-    def fingerprint_key(self):
-        """A secret key, stable for the store, for HMAC fingerprints of credentials."""
+    def fingerprint_key(self, create=True):
+        """A secret key, stable for the store, for HMAC fingerprints of credentials; created on first
+        use, or None when there is none yet and ``create`` is false (check mode writes nothing)."""
         raise NotImplementedError
 
 
@@ -85,9 +86,9 @@ class LeaseKeeper:
     """Renews a remote lock's lease from a daemon thread while a run holds it.
 
     ``renew()`` is called every ``interval`` seconds until the keeper stops. A failed
-    renewal is kept in ``error``: the holder may have lost the lock, and its next
-    conditional write (ETag, resourceVersion) is what refuses to overwrite the new
-    holder's records.
+    renewal is kept in ``error``: the holder may have lost the lock. The stores also
+    renew before each write, so a holder that lost the lock (paused past its lease, say)
+    is refused its next write instead of writing over the new holder's history.
     """
 
     def __init__(self, renew, interval):
