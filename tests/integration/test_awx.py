@@ -137,9 +137,12 @@ def test_ansible_builder_create_gives_a_build_context_with_the_collection(tmp_pa
 
     # The galaxy stage: install from the context's requirements, in the context's _build directory.
     collections = tmp_path / "collections"
+    # As in the image: no other collections path (make sets ANSIBLE_COLLECTIONS_PATH to a tree that already
+    # holds cnab.runtime, and galaxy then installs nothing).
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_COLLECTIONS_PATH")}
     install = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-r", "requirements.yml",
                               "-p", str(collections)], cwd=os.path.join(context, "_build"), capture_output=True,
-                             text=True, check=False)
+                             text=True, check=False, env=clean_env)
     assert install.returncode == 0, install.stdout + install.stderr
     assert (collections / "ansible_collections" / "cnab" / "runtime" / "meta" / "execution-environment.yml").is_file()
 
