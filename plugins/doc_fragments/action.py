@@ -351,3 +351,21 @@ attributes:
     membership:
       - cnab.runtime.cnab
 """
+
+    # For the group's modules that take the action options only so that module_defaults apply.
+    GROUP_OPTIONS = r"""
+options:
+  installation:
+    description: Accepted for C(module_defaults) of the action group; ignored.
+    type: str
+  reveal_sensitive:
+    description: Accepted for C(module_defaults) of the action group; ignored.
+    type: bool
+    default: false
+attributes:
+  action_group:
+    description: Use C(group/cnab.runtime.cnab) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - cnab.runtime.cnab
+"""

@@ -74,14 +74,8 @@ options:
         description: How many times a refused connection or a server error is retried.
         type: int
         default: 3
-  installation:
-    description: Accepted for C(module_defaults) of the action group; ignored.
-    type: str
-  reveal_sensitive:
-    description: Accepted for C(module_defaults) of the action group; ignored.
-    type: bool
-    default: false
 extends_documentation_fragment:
+  - cnab.runtime.action.group_options
   - cnab.runtime.action
   - cnab.runtime.action.claim_store
   - cnab.runtime.signing

@@ -42,14 +42,8 @@ options:
       - When the module may not read namespaces (HTTP 403), it assumes the namespace exists.
     type: bool
     default: true
-  installation:
-    description: Accepted for C(module_defaults) of the action group; ignored.
-    type: str
-  reveal_sensitive:
-    description: Accepted for C(module_defaults) of the action group; ignored.
-    type: bool
-    default: false
 extends_documentation_fragment:
+  - cnab.runtime.action.group_options
   - cnab.runtime.action
   - cnab.runtime.action.claim_store
 attributes:
@@ -59,11 +53,6 @@ attributes:
   diff_mode:
     support: none
     description: RV(created) and RV(updated) name what changed.
-  action_group:
-    description: Use C(group/cnab.runtime.cnab) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - cnab.runtime.cnab
 notes:
   - On Kubernetes, creating a Role needs the permissions it grants (or the C(escalate) verb on roles), and creating
     the RoleBinding needs them too (or the C(bind) verb). A namespace admin may do it in an existing namespace

@@ -133,7 +133,9 @@ def locate_image(image, pool, engine):
     content_digest = image.get("contentDigest")
     explicit_registry = reference.registry != DOCKER_HUB or text.startswith("docker.io/")
     failure = None
-    if explicit_registry:
+
+    def in_registry():
+        nonlocal failure
         repo = RegistryRepo(pool.get(reference.registry), reference.repository)
         ref = reference.digest or content_digest or reference.ref
         try:
@@ -141,17 +143,17 @@ def locate_image(image, pool, engine):
                 return ImageLocation(text, repo=repo, ref=ref)
         except RegistryError as exc:
             failure = exc
-    local = engine.image(text)
-    if local is not None:
-        return ImageLocation(text, daemon=local)
-    if not explicit_registry:
-        repo = RegistryRepo(pool.get(reference.registry), reference.repository)
-        ref = reference.digest or content_digest or reference.ref
-        try:
-            if repo.client.head_manifest(reference.repository, ref) is not None:
-                return ImageLocation(text, repo=repo, ref=ref)
-        except RegistryError as exc:
-            failure = exc
+        return None
+
+    # An image named with its registry is looked for there first; a bare Docker Hub name in the engine first.
+    found = in_registry() if explicit_registry else None
+    if found is None:
+        local = engine.image(text)
+        found = ImageLocation(text, daemon=local) if local is not None else None
+    if found is None and not explicit_registry:
+        found = in_registry()
+    if found is not None:
+        return found
     if failure is not None:
         detail = str(failure)
         raise RegistryError("Image %s is not in the local Docker engine, and %s" % (text, detail[:1].lower() + detail[1:]))
