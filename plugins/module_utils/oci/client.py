@@ -328,9 +328,10 @@ class RegistryClient:
             detail = ""
         finally:
             response.close()
-        raise error("The registry %s answered HTTP %s to %s %s%s."
-                    % (self.registry, response.status_code, method, target.split("?")[0],
-                       (" (%s)" % detail.strip()) if detail.strip() else ""))
+        answer = "HTTP %s%s" % (response.status_code, (" (%s)" % detail.strip()) if detail.strip() else "")
+        failure = error("The registry %s answered %s to %s %s." % (self.registry, answer, method, target.split("?")[0]))
+        failure.answer = answer
+        raise failure
 
     # ------------------------------------------------------------------ blobs
     def head_blob(self, repo, digest):

@@ -265,9 +265,8 @@ def _put_first_accepted(target, ref, forms, what):
 
 
 def _refused_every_form(target, what, last):
-    detail = str(last).rstrip(".")
-    return ManifestRefused("The registry %s refused the %s in every form cnab-to-oci writes (the last answer: %s)."
-                           % (target.client.registry, what, detail[:1].lower() + detail[1:]))
+    return ManifestRefused("The registry %s refused the %s in every form cnab-to-oci writes (the last answer was %s)."
+                           % (target.client.registry, what, getattr(last, "answer", "a refusal")))
 
 
 def put_bundle_config(target, bundle_bytes, stats, check_mode):
