@@ -16,7 +16,7 @@ from support import HELLO
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import canonical_json, load_bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ManifestRefused
-from ansible_collections.cnab.runtime.plugins.module_utils.oci import distribution, layout
+from ansible_collections.cnab.runtime.plugins.module_utils.oci import archive, distribution, layout
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -42,10 +42,13 @@ def fetch(host, repository, ref):
 
 
 @pytest.fixture
-def bundle(images, registries, repo_name):
-    """The hello bundle with a component image that lives in a registry: ``(document, canonical bytes)``."""
+def bundle(registries, repo_name):
+    """The hello bundle with its invocation image and a component image in a registry (images of this
+    test's own, which no other test re-tags meanwhile): ``(document, canonical bytes)``."""
+    invocation_ref, _layer = push_random_image(registries.open, repo_name + "-invocation")
     component_ref, _layer = push_random_image(registries.open, repo_name + "-component")
     document = load_bundle(HELLO).document
+    document["invocationImages"] = [{"image": invocation_ref, "imageType": "oci"}]
     document["images"] = {"web": {"image": component_ref, "imageType": "oci", "description": "<web & co>"}}
     document["keywords"] = ["a&b"]
     return document, canonical_json(document)
@@ -234,7 +237,7 @@ FALLBACKS = {
 
 
 @pytest.mark.parametrize("case", sorted(FALLBACKS))
-def test_a_refusing_registry_gets_cnab_to_oci_fallbacks_in_four_steps(registries, repo_name, bundle, case):
+def test_a_refusing_registry_gets_cnab_to_oci_fallbacks_in_four_steps(registries, repo_name, bundle, case, tmp_path):
     document, bundle_bytes = bundle
     refused, config_form, index_form = FALLBACKS[case]
     with RefusingProxy(registries.open.host, refused) as proxy:
@@ -258,6 +261,12 @@ def test_a_refusing_registry_gets_cnab_to_oci_fallbacks_in_four_steps(registries
         assert config_type == DOCKER_MANIFEST and json.loads(config_raw)["layers"] == [json.loads(config_raw)["config"]]
     pulled = distribution.pull_bundle(registries.open.ref(repo_name, "v1"))
     assert pulled.bundle_bytes == bundle_bytes and pulled.relocation_mapping == mapping
+    # A thick archive of the fallback form publishes byte for byte (its config manifest under its own media type).
+    tgz = str(tmp_path / "bundle.tgz")
+    written = archive.write_archive(pulled.reference, tgz)
+    published = archive.publish_archive(tgz, registries.open.ref(repo_name + "-published", "v1"))
+    assert written.index_digest == published.index_digest == pushed.index_digest
+    assert fetch(registries.open.host, repo_name + "-published", config_entry["digest"]) == (config_raw, config_type)
 
 
 def test_a_registry_refusing_every_config_form_fails_in_one_sentence_and_moves_no_tag(registries, repo_name, bundle):
