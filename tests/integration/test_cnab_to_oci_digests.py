@@ -65,7 +65,7 @@ def expected_bytes(host, repository, document, bundle_bytes, mapping, config_for
     return layout.build_index(document, bundle_bytes, placed, config_form, index_form)
 
 
-def test_a_push_reads_back_in_cnab_to_oci_form(registries, repo_name, bundle):
+def test_a_push_reads_back_in_cnab_to_oci_form(registries, repo_name, bundle, tmp_path):
     document, bundle_bytes = bundle
     host, reference = registries.open.host, registries.open.ref(repo_name, "v1")
     planned = distribution.push_bundle(document, reference, check_mode=True)
@@ -97,6 +97,19 @@ def test_a_push_reads_back_in_cnab_to_oci_form(registries, repo_name, bundle):
 
     pulled = distribution.pull_bundle(reference)
     assert pulled.index_digest == pushed.index_digest and pulled.relocation_mapping == pushed.relocation_mapping
+
+    # The signature is over that digest, the one cnab-to-oci gives the same bundle.
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.client import RegistryClient
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import parse_reference
+    from ansible_collections.cnab.runtime.plugins.module_utils.signing import keyfiles, keys, signer, transport
+
+    pair = keyfiles.ensure_key_pair(str(tmp_path / "cosign.key"), key_format="pkcs8")
+    client = RegistryClient({}, host)
+    signed = signer.sign_index(keys.load_private_key(pair["private_key"]), client, parse_reference(reference),
+                               pushed.index_digest, pushed.bundle_digest)
+    assert signed["tag"] == "sha256-%s.sig" % sha(expected_index).split(":", 1)[1]
+    verdict = transport.verify_in_registry(client, repo_name, sha(expected_index), [keys.load_public_key(pair["public_key"])])
+    assert verdict.verified, verdict.reason
 
 
 # ------------------------------------------------------------------------------- previous form
