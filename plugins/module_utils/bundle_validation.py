@@ -258,7 +258,6 @@ def _claim(destinations, kind, value, where):
         _fail(where, f"the {kind} {_show(value)} is already used by {_where(first)}")
 
 
-
 # --- extensions ---------------------------------------------------------------
 
 FILE_PARAMETERS = "sh.porter.file-parameters"

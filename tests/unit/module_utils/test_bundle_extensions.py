@@ -209,8 +209,8 @@ def test_file_parameters_are_base64_strings_with_a_path_in_bundles_that_support_
 # --- io.cnab.parameter-sources ------------------------------------------------------------
 
 STATE = {"priority": ["output"], "sources": {"output": {"name": "porter-state"}}}
-FROM_DEPENDENCY = {"priority": ["dependencies.output"], "sources": {"dependencies.output": {"dependency": "db",
-                                                                                             "name": "connstr"}}}
+FROM_DEPENDENCY = {"priority": ["dependencies.output"],
+                   "sources": {"dependencies.output": {"dependency": "db", "name": "connstr"}}}
 DEPENDS_ON_DB = {"sequence": ["db"], "requires": {"db": {"bundle": "localhost:5000/mydb:v0.1.0"}}}
 
 
@@ -348,8 +348,8 @@ def test_invalid_dependencies_values_are_refused_naming_the_extension(value, mes
 def test_dependencies_v2_values_porter_writes_are_accepted(all_supported):
     value = {"requires": {
         "db": {"bundle": "localhost:5000/mydb:v0.1.0", "sharing": {"group": {}}, "parameters": {"database": "bigdb"}},
-        "app": {"bundle": "localhost:5000/myapp:v1.2.3", "version": "1.x", "sharing": {"mode": True,
-                                                                                        "group": {"name": "g"}},
+        "app": {"bundle": "localhost:5000/myapp:v1.2.3", "version": "1.x",
+                "sharing": {"mode": True, "group": {"name": "g"}},
                 "credentials": {"db-connstr": "${bundle.dependencies.db.outputs.connstr}"},
                 "outputs": {"endpoint": "https://${outputs.port}/myapp"}, "interface": {"id": "x"}}}}
     validate_bundle_document(_doc([bv.DEPENDENCIES_V2], {bv.DEPENDENCIES_V2: value}))
