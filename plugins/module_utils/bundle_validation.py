@@ -293,8 +293,11 @@ class Extension:
 
     def validator(self):
         if self._validator is None:
-            import jsonschema  # lazy, like the bundle schema
-
+            try:
+                import jsonschema  # lazy, like the bundle schema
+            except ImportError as exc:
+                raise CnabError('validating bundle.json needs the Python library "jsonschema" where the module'
+                                " runs.") from exc
             self._validator = jsonschema.Draft7Validator(self.schema)
         return self._validator
 
@@ -371,9 +374,10 @@ def _quoted_list(names):
 
 
 def _check_extension_value(extension, value):
+    validator = extension.validator()
     from jsonschema.exceptions import best_match
 
-    error = best_match(extension.validator().iter_errors(value))
+    error = best_match(validator.iter_errors(value))
     if error is not None:
         _fail(("custom", extension.name, *error.absolute_path), _reason(error))
 

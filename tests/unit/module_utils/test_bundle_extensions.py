@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import pathlib
+import sys
 
 import pytest
 
@@ -20,7 +21,11 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation imp
     parameter_sources,
     validate_bundle_document,
 )
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleValidationError, UnsupportedExtensionError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    BundleValidationError,
+    CnabError,
+    UnsupportedExtensionError,
+)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 SHARED = pathlib.Path(os.environ.get("CNAB_SHARED", REPO_ROOT.parent / "shared"))
@@ -397,3 +402,10 @@ def test_tolerances_are_added_to_copies_of_the_schemas_not_to_the_originals():
     assert "sequence" in bv.KNOWN_EXTENSIONS[bv.DEPENDENCIES].schema["properties"]
     enum = extension_schemas.PARAMETER_SOURCES_SCHEMA["definitions"]["parameter-source"]["properties"]["priority"]
     assert enum["items"]["enum"] == ["output"]
+
+
+def test_reading_parameter_sources_without_jsonschema_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(bv.KNOWN_EXTENSIONS[bv.PARAMETER_SOURCES], "_validator", None)
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    with pytest.raises(CnabError, match='"jsonschema"'):
+        parameter_sources(_doc([], {bv.PARAMETER_SOURCES: {"porter-state": STATE}}))
