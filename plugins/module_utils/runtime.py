@@ -152,6 +152,8 @@ def _plan(installation, inputs, request, action_info):
     response = Response(plan.changed, plan.operation, plan.reason, _diff(installation, inputs, plan))
     response.secrets = inputs.masker.secrets
     response.warnings.extend(inputs.source.warnings if inputs.source else ())
+    if plan.operation is not None and inputs.bundle is not None:
+        response.warnings.extend(inputs.bundle.warnings())
     return plan, response
 
 
@@ -391,6 +393,7 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
                         else "actions that do not modify always run and change nothing")
     response.secrets = inputs.masker.secrets
     response.warnings.extend(source.warnings)
+    response.warnings.extend(bundle.warnings())
     if request.check_mode and info.modifies:
         return response
     name = name or request.installation or bundle.name  # not stored, so any CNAB name will do
