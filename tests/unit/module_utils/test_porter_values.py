@@ -273,3 +273,14 @@ def test_claim_info_marks_binary_outputs(porter, driver):
     assert info["binary_outputs"] == ["porter-state"]
     assert base64.b64decode(info["outputs"]["porter-state"]) == GZIP + b"install"
     assert info["outputs"]["secret-token"] == SENSITIVE_MASK
+
+
+def test_a_parameter_from_an_output_is_typed_by_its_definition():
+    document = porter_bundle()
+    document["parameters"]["replicas"] = {"definition": "replicas", "destination": {"env": "REPLICAS"}}
+    document["definitions"]["replicas"] = {"type": "integer"}
+    bundle = Bundle(document)
+    assert v.parameter_from_output(bundle, "replicas", b"3") == 3
+    assert v.parameter_from_output(bundle, "porter-msg-output", b"3") == "3"
+    assert v.parameter_from_output(bundle, "porter-state", GZIP + b"\xff") == base64.b64encode(GZIP + b"\xff").decode()
+    assert v.is_binary(GZIP) and not v.is_binary("état".encode())
