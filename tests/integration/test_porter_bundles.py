@@ -13,9 +13,13 @@ import os
 import tarfile
 
 import pytest
+import registries as registry_fixtures
 from porter_bundles import build_image, write_porter_bundle
 from stores import BACKENDS, options_for
 from support import DRIVERS, HERE, store_files, use_driver
+
+registries = registry_fixtures.registries  # pytest fixtures, re-exported
+repo_name = registry_fixtures.repo_name
 
 KUBECONFIG = b"\x00\xff\xfe apiVersion: v1\n\x89PNG\r\n\x1a\n" + bytes(range(256))  # not UTF-8
 CANARY = "canary-kubeconfig-token-8817"
@@ -116,3 +120,29 @@ def test_a_file_parameter_that_cannot_be_read_is_refused_in_one_sentence(ansible
     assert result["msg"] == ('file parameter "afile" comes from file %s, which cannot be read: '
                              "No such file or directory." % missing)
     assert not any("porter-missing" in p for p in store_files(ansible.home))
+
+
+def test_from_a_registry_and_from_an_archive_the_state_is_carried(ansible, porter_bundle, registries, repo_name,
+                                                                   tmp_path):
+    """As published by `porter publish` (a registry reference) and as `porter archive` writes it (a thick
+    archive, here made by cnab_bundle from the registry in Porter's layout)."""
+    with open(porter_bundle) as handle:
+        document = json.load(handle)
+    # Pushing copies every image, and docker.io cannot be reached here: the component image
+    # (carolynvs/whalesayd) is replaced by the test image too.
+    document["images"]["whalesayd"]["image"] = document["invocationImages"][0]["image"]
+    with open(porter_bundle, "w") as handle:
+        json.dump(document, handle)
+    pushed, raw = ansible.adhoc("cnab_bundle", {"src": porter_bundle, "dest": registries.open.ref(repo_name, "v0.1.2")})
+    assert pushed["changed"], raw
+    archive = str(tmp_path / "mybuns.tgz")
+    archived, raw = ansible.adhoc("cnab_bundle", {"src": pushed["reference"], "dest": archive})
+    assert archived["changed"], raw
+    for installation, bundle in (("porter-registry", pushed["reference"]), ("porter-archive", archive)):
+        args = {"installation": installation, "bundle": bundle, "parameters": {"afile": "apiVersion: v1\n"}}
+        installed, raw = ansible.adhoc("cnab_installation", args)
+        assert installed["changed"] and "state in: none" in installed["logs"], raw
+        assert not ansible.adhoc("cnab_installation", args)[0]["changed"]
+        upgraded, raw = ansible.adhoc("cnab_upgrade", {"installation": installation, "force": True})
+        assert "state in: install \n" in upgraded["logs"], raw
+        assert upgraded["claim"]["bundle"]["index_digest"] == pushed["digest"]
