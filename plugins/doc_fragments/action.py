@@ -21,7 +21,7 @@ options:
       - Values of parameters whose definition is C(writeOnly) are never printed, logged or written to claim records.
       - File parameters (Porter's C(sh.porter.file-parameters) - a C(type=string), C(contentEncoding=base64) parameter
         with a C(path) destination, in a bundle built by Porter or declaring the extension) take their content as a
-        string, or C({path: FILE}) to read a file on the target with its bytes preserved. The destination gets the
+        string, or a dict with the one key C(path) (a file on the target, read with its bytes preserved). The destination gets the
         base64 text (Porter's runtime in the image decodes it), an unset one the text C(null). Claims record the
         encoded value, so the decision compares the content, not the path.
       - Parameters with an C(io.cnab.parameter-sources) output source (Porter's C(porter-state), for one) that are not
