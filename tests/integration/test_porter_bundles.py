@@ -122,8 +122,7 @@ def test_a_file_parameter_that_cannot_be_read_is_refused_in_one_sentence(ansible
     assert not any("porter-missing" in p for p in store_files(ansible.home))
 
 
-def test_from_a_registry_and_from_an_archive_the_state_is_carried(ansible, porter_bundle, registries, repo_name,
-                                                                   tmp_path):
+def test_from_a_registry_and_an_archive_the_state_is_carried(ansible, porter_bundle, registries, repo_name, tmp_path):
     """As published by `porter publish` (a registry reference) and as `porter archive` writes it (a thick
     archive, here made by cnab_bundle from the registry in Porter's layout)."""
     with open(porter_bundle) as handle:
