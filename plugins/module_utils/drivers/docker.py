@@ -330,11 +330,19 @@ def _clause(exc):
 
 
 def process_identity(pid=None):
-    """``host/pid/start`` of a process (start: its start time in clock ticks since boot, so a reused pid
-    is not taken for it; empty where /proc is not available)."""
+    """``host/pid namespace/pid/start`` of a process (start: its start time in clock ticks since boot, so a
+    reused pid is not taken for it). The namespace tells apart processes of containers that share the host's
+    name (host network); both are empty where /proc is not available."""
     pid = pid or os.getpid()
     stat = _proc_stat(pid)
-    return "%s/%d/%s" % (socket.gethostname(), pid, stat[19] if stat else "")
+    return "%s/%s/%d/%s" % (socket.gethostname(), _pid_namespace(), pid, stat[19] if stat else "")
+
+
+def _pid_namespace():
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return ""
 
 
 def _proc_stat(pid):
@@ -348,18 +356,19 @@ def _proc_stat(pid):
 
 def creator_is_gone(identity):
     """True when the process that ``process_identity`` named is known to have ended. A process on another
-    host, or a label this runtime did not write, counts as alive: its container is left alone."""
-    host, _sep, rest = (identity or "").partition("/")
-    pid, _sep, start = rest.partition("/")
-    if host != socket.gethostname() or not pid.isdigit():
+    host or in another pid namespace, or a label this runtime did not write, counts as alive: its container
+    is left alone."""
+    parts = (identity or "").split("/")
+    if len(parts) != 4 or parts[:2] != [socket.gethostname(), _pid_namespace()] or not parts[2].isdigit():
         return False
+    pid, start = int(parts[2]), parts[3]
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         pass  # it exists, as another user's process
-    stat = _proc_stat(int(pid))
+    stat = _proc_stat(pid)
     if stat is None:
         return False  # it exists, and there is no /proc to tell more
     return stat[0] in ("Z", "X") or (bool(start) and stat[19] != start)
