@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from docker_host import DOCKERHOST, dockerhost_image
-from support import containers, store_files, use_driver
+from support import HERE, containers, store_files, use_driver
 
 OPT_IN = {"allow_docker_host_access": True}
 REFUSED = ('bundle dockerhost requires the extension "io.cnab.docker", which gives its invocation image the Docker '
@@ -104,3 +104,10 @@ def test_the_kubernetes_driver_refuses(ansible):
     assert result["msg"].count(". ") == 0 and result["msg"].endswith("allow_docker_host_access: true.")
     assert _claims(ansible.home) == []
     assert objects(server, namespace, "jobs") == [] and objects(server, namespace, "secrets") == []
+
+
+def test_playbook_refused_then_four_steps_with_the_opt_in_from_module_defaults(ansible):
+    run = ansible.playbook(os.path.join(HERE, "playbooks", "docker_host_access.yml"),
+                           extra_vars={"bundle": DOCKERHOST, "server_version": _engine()[0]})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "failed=0" in run.stdout

@@ -98,10 +98,10 @@ class DockerDriver(Driver):
             if canceled is not None:  # a signal arrived inside the SDK, which wrapped our Cancelled
                 raise canceled from None
             if isinstance(exc, docker.errors.APIError):
-                raise DriverError("Docker could not %s %s: %s." % (doing, image or "the engine",
-                                                                  _clause(exc.explanation or exc))) from exc
-            raise DriverError("cannot reach the Docker engine at %s to %s %s: %s."
-                              % (where, doing, image or "it", _clause(exc))) from exc
+                raise DriverError(_sentence("Docker could not %s %s: " % (doing, image or "the engine"),
+                                            exc.explanation or exc)) from exc
+            raise DriverError(_sentence("cannot reach the Docker engine at %s to %s %s: " % (where, doing, image or "it"),
+                                        exc)) from exc
 
     def _engine_address(self):
         return self.host or os.environ.get("DOCKER_HOST")
@@ -324,9 +324,11 @@ def _quote(value):
     return text if len(text) <= 80 else text[:76] + '..."'
 
 
-def _clause(exc):
-    """An exception's text as a clause of our sentence: one line, no final full stop."""
-    return " ".join(str(exc).split()).rstrip(".")
+def _sentence(start, detail):
+    """``start`` + the engine's ``detail``, ended by one full stop. The detail is kept as it is (not
+    stripped): a secret it quotes must stay whole for the masking."""
+    text = start + str(detail)
+    return text if text.endswith(".") else text + "."
 
 
 def process_identity(pid=None):
