@@ -61,6 +61,7 @@ class DockerDriver(Driver):
         self.timeout = options.get("timeout")
         self.api_version = options.get("api_version") or "auto"
         self.allow_host_access = bool(options.get("allow_docker_host_access"))
+        self.run_id = os.urandom(8).hex()  # labels every container of this run (RUN_LABEL)
         self._api = None
         self._container = None  # created by prepare() (or run()), removed by run() or discard()
         self._pending = None  # (operation, image, host access) of a container run() creates
@@ -173,7 +174,7 @@ class DockerDriver(Driver):
                 LABEL + ".action": operation.action,
                 LABEL + ".revision": operation.revision or "",
                 LABEL + ".claim": operation.claim_id or "",
-                RUN_LABEL: os.urandom(8).hex(),
+                RUN_LABEL: self.run_id,
                 CREATED_BY: process_identity(),
             },
             host_config=api.create_host_config(**host_config) if host_config else None,
