@@ -285,12 +285,16 @@ def _prepare_while_validating(driver, operation, inputs):
     wins over a driver error, and either way the prepared container is discarded."""
     import threading
 
+    try:
+        drivers.check_bundle(driver, operation.bundle)  # e.g. io.cnab.docker without the opt-in: before the engine
+    except CnabError:
+        _validate(inputs, operation.action)  # a validation error wins
+        raise
     driver.connect()  # SDK import and client here, so the thread mostly waits on the engine
     failure = []
 
     def prepare():
         try:
-            drivers.check_bundle(driver, operation.bundle)  # e.g. io.cnab.docker without the opt-in
             driver.prepare(operation)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread below
             failure.append(exc)

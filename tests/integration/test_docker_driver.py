@@ -189,7 +189,7 @@ def test_a_run_killed_in_the_lock_wait_leaves_no_secret_and_its_container_is_rea
             waiter.communicate(timeout=60)
         assert _exists(prepared[0])  # nothing could remove it when its run was killed
         # The next run, on any installation of the engine, removes it.
-        other, raw = ansible.adhoc("cnab_install", {"installation": "another", "bundle": HELLO})
+        other, raw = ansible.adhoc("cnab_installation", {"installation": "another", "bundle": HELLO})
         assert other["changed"], raw
         assert not _exists(prepared[0])
     finally:
