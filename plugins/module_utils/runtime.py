@@ -78,14 +78,21 @@ class _Inputs:
         self.credentials = credentials
         self.parameters_fp = v.fingerprint(key, parameters) if bundle else None
         self.credentials_fp = v.fingerprint(key, credentials) if bundle else None
-        self.masker = v.Masker(list(credentials.values()))
+        self.masker = v.Masker()
+        for name, value in credentials.items():
+            self.masker.add(value, 'credential "%s"' % name)
+        # Names of the sensitive parameters; None when no bundle says which are (mask them all).
+        self.sensitive_parameters = None
         if bundle:
-            for value in v.split_sensitive(bundle, parameters)[1].values():
-                self.masker.add(value)
+            sensitive = v.split_sensitive(bundle, parameters)[1]
+            self.sensitive_parameters = sorted(sensitive)
+            for name, value in sensitive.items():
+                self.masker.add(value, 'parameter "%s"' % name)
 
 
 def execute(request, on_secrets=None):
-    """Run ``request``. ``on_secrets(values)`` learns the values to mask as soon as they are known."""
+    """Run ``request``. ``on_secrets(masker, sensitive_parameters)`` learns the secrets to mask and
+    the names of the sensitive parameters (None: unknown) as soon as they are known."""
     store = open_store(request.claim_store)
     if request.intent == "action" and request.bundle:
         # A stateless action needs no installation: nothing is read from the store.
@@ -152,6 +159,7 @@ def _plan(installation, inputs, request, action_info):
     response = Response(plan.changed, plan.operation, plan.reason, _diff(installation, inputs, plan))
     response.secrets = inputs.masker.secrets
     response.warnings.extend(inputs.source.warnings if inputs.source else ())
+    response.warnings.extend(v.weak_secret_warnings(inputs.masker))
     return plan, response
 
 
@@ -188,7 +196,7 @@ def _resolve(store, installation, request, on_secrets):
         raise BundleError("bundle.json is malformed: %s." % exc) from exc
     inputs = _Inputs(source, resolved, credentials, key)
     if on_secrets:
-        on_secrets(inputs.masker.secrets)
+        on_secrets(inputs.masker, inputs.sensitive_parameters)
     return inputs
 
 
@@ -353,9 +361,11 @@ def _outcome(bundle, action, outcome):
 def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message):
     """Fill the response, every secret masked. Revealed outputs stay out of ``secrets``, or
     Ansible would mask them in the very result that reveals them."""
-    output_masker = v.Masker(outputs[n] for n in sensitive_outputs)
+    output_masker = v.Masker()
+    for name in sensitive_outputs:
+        output_masker.add(outputs[name], 'output "%s"' % name)
     # One masker over both sets, longest first: a secret output may contain a secret input.
-    mask = v.Masker(inputs.masker.secrets + output_masker.secrets).mask
+    mask = inputs.masker.combined(output_masker).mask
     response.result = {"status": status, "message": mask(message)}
     response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
     response.logs = mask(outcome.logs)
@@ -386,11 +396,12 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
     credentials = v.resolve_credentials(bundle, info, credentials)
     inputs = _Inputs(source, parameters, credentials, b"")
     if on_secrets:
-        on_secrets(inputs.masker.secrets)
+        on_secrets(inputs.masker, inputs.sensitive_parameters)
     response = Response(info.modifies, info.name, "stateless actions always run" if info.stateless
                         else "actions that do not modify always run and change nothing")
     response.secrets = inputs.masker.secrets
     response.warnings.extend(source.warnings)
+    response.warnings.extend(v.weak_secret_warnings(inputs.masker))
     if request.check_mode and info.modifies:
         return response
     name = name or request.installation or bundle.name  # not stored, so any CNAB name will do
@@ -442,23 +453,36 @@ def _diff(installation, inputs, plan):
 
 
 def sensitive_inputs(request):
-    """Best effort, for a run that failed before its inputs were resolved: the sensitive
-    parameter values the user passed, so the adapter masks them in the failure too."""
+    """For a run that failed before its inputs were resolved: ``(names, masker)``, the names of the
+    given parameters to mask (None: all of them) and a masker of their values. Without network:
+    the sensitivity the bundle option declares when it can be read locally, together with the names
+    the installation's recorded claim marks sensitive. When in doubt (no readable bundle, a registry
+    bundle, an unreadable store), every given parameter is masked."""
+    given = request.parameters if isinstance(request.parameters, dict) else {}
+    names = _sensitive_names(request, given)
+    masker = v.Masker()
+    for name, value in given.items():
+        if names is None or name in names:
+            masker.add(value, 'parameter "%s"' % name)
+    return names, masker
+
+
+def _sensitive_names(request, given):
     try:
-        stored = None
-        if not request.bundle or sources.kind_of(request.bundle) == sources.REGISTRY:
-            store = open_store(request.claim_store)
-            stored = store.installation(check_installation_name(request.installation)).last_modifying
+        recorded, stored = set(), None
+        if request.installation:
+            installation = open_store(request.claim_store).installation(check_installation_name(request.installation))
+            stored = installation.last_successful_modifying or installation.last_modifying
+            for claim in installation.claims:
+                recorded.update(model.runtime_custom(claim).get("sensitiveParameters") or ())
         if request.bundle:
-            bundle = sources.masking_bundle(request.bundle, stored)
-            if bundle is None:  # a registry bundle never fetched: mask every value given
-                return v.Masker(value for value in (request.parameters or {}).values() if isinstance(value, str)).secrets
+            if sources.kind_of(request.bundle) == sources.REGISTRY:
+                return None  # never fetched, or it failed on the way: which parameters are secret is unknown
+            bundle = sources.masking_bundle(request.bundle)
         else:
             bundle = Bundle(stored["bundle"]) if stored else None
         if bundle is None:
-            return []
-        masker = v.Masker(value for name, value in (request.parameters or {}).items()
-                          if bundle.is_sensitive_parameter(name))
-        return masker.secrets
-    except (CnabError, OSError, TypeError, KeyError, AttributeError, ValueError):
-        return []
+            return None
+        return sorted({name for name in given if bundle.is_sensitive_parameter(name)} | (recorded & set(given)))
+    except (CnabError, OSError, TypeError, KeyError, AttributeError, ValueError, RecursionError):
+        return None
