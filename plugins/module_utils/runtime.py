@@ -342,10 +342,13 @@ def _run(store, installation, request, inputs, prepared, response):
     return response
 
 
-def _outcome(bundle, action, outcome):
-    """Outputs, metadata, the names of sensitive outputs, status and message of a run."""
+def _outcome(bundle, action, outcome, masker):
+    """Outputs, metadata, the names of sensitive outputs, the names of those only sensitive
+    because they hold a secret input, status and message of a run."""
     outputs, metadata, problems = v.collect_outputs(bundle, action, outcome.outputs)
     sensitive_outputs = {n for n in outputs if bundle.is_sensitive_output(n)}
+    holding_secrets = v.outputs_holding_secrets(outputs, metadata, sensitive_outputs, masker)
+    sensitive_outputs |= holding_secrets
     if outcome.canceled:
         status, message = model.STATUS_CANCELED, "the run was canceled"
     elif outcome.succeeded and not problems:
@@ -355,10 +358,10 @@ def _outcome(bundle, action, outcome):
         if outcome.exit_code not in (0, None):
             reasons.append("the invocation image exited with code %s" % outcome.exit_code)
         status, message = model.STATUS_FAILED, "; ".join(reasons + problems)
-    return outputs, metadata, sensitive_outputs, status, message
+    return outputs, metadata, sensitive_outputs, holding_secrets, status, message
 
 
-def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message):
+def _render(response, request, bundle, inputs, outputs, sensitive_outputs, holding_secrets, outcome, status, message):
     """Fill the response, every secret masked. Revealed outputs stay out of ``secrets``, or
     Ansible would mask them in the very result that reveals them."""
     output_masker = v.Masker()
@@ -367,7 +370,8 @@ def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outco
     # One masker over both sets, longest first: a secret output may contain a secret input.
     mask = inputs.masker.combined(output_masker).mask
     response.result = {"status": status, "message": mask(message)}
-    response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
+    response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive, sensitive_outputs)
+    response.warnings.extend(v.secret_output_warning(name) for name in sorted(holding_secrets))
     response.logs = mask(outcome.logs)
     response.secrets = inputs.masker.secrets + ([] if request.reveal_sensitive else output_masker.secrets)
     response.failed = status != model.STATUS_SUCCEEDED
@@ -376,9 +380,14 @@ def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outco
 
 def _finish(store, installation, request, inputs, claim, outcome, response):
     bundle = inputs.bundle
-    outputs, metadata, sensitive_outputs, status, message = _outcome(bundle, claim["action"], outcome)
-    message = _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message)
+    outputs, metadata, sensitive_outputs, holding_secrets, status, message = _outcome(
+        bundle, claim["action"], outcome, inputs.masker)
+    message = _render(response, request, bundle, inputs, outputs, sensitive_outputs, holding_secrets, outcome,
+                      status, message)
     result = model.new_result(claim, status, message or None, metadata)
+    if holding_secrets:
+        # Readers take sensitivity from the bundle, and from here for the outputs it does not declare so.
+        result["custom"] = {model.RUNTIME_KEY: {"sensitiveOutputs": sorted(sensitive_outputs)}}
     store.write_result(installation.name, result, outputs, sensitive_outputs)
     response.claim = claim_summary(claim)
     response.result["id"] = result["id"]
@@ -418,8 +427,9 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
             outcome = driver.run(operation)
         finally:
             driver.discard()
-    outputs, _metadata, sensitive_outputs, status, message = _outcome(bundle, info.name, outcome)
-    _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message)
+    outputs, _metadata, sensitive_outputs, holding_secrets, status, message = _outcome(
+        bundle, info.name, outcome, inputs.masker)
+    _render(response, request, bundle, inputs, outputs, sensitive_outputs, holding_secrets, outcome, status, message)
     return response
 
 

@@ -16,6 +16,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     SENSITIVE_MASK,
     applies_to,
     container_path,
+    has_control_character,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CredentialError,
@@ -113,6 +114,9 @@ def _add_destination(env, files, dest, text, what):
 
 
 def _container_path(path, what):
+    if has_control_character(path):
+        raise ParameterError("%s path %s holds a control character (such as NUL or a line break), which no path in "
+                             "the container may hold." % (what, json.dumps(path)))
     clean = container_path(path)
     if clean == OUTPUTS_DIR or clean.startswith(OUTPUTS_DIR + "/"):
         raise ParameterError("%s path %s may not be under %s." % (what, path, OUTPUTS_DIR))
@@ -225,6 +229,24 @@ def collect_outputs(bundle, action, files):
             meta["contentDigest"] = "sha256:" + hashlib.sha256(content).hexdigest()
         metadata[name] = meta
     return values, metadata, problems
+
+
+def outputs_holding_secrets(outputs, metadata, sensitive, masker):
+    """Names of the outputs outside ``sensitive`` whose value holds a secret of ``masker`` (a
+    credential or a sensitive parameter, in any form it masks). They are to be stored and returned
+    as sensitive; their content digest leaves ``metadata``, as for every sensitive output."""
+    found = set()
+    for name, content in outputs.items():
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else to_text(content)
+        if name not in sensitive and masker.finds(text):
+            found.add(name)
+            metadata.get(name, {}).pop("contentDigest", None)
+    return found
+
+
+def secret_output_warning(name):
+    return ('output "%s" is not declared sensitive but holds the value of a credential or sensitive parameter: '
+            "it is stored and returned as sensitive" % name)
 
 
 def _output_problem(content, definition, sensitive):
