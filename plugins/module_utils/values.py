@@ -371,13 +371,16 @@ def _secret_pattern(value):
     for char in value:
         alternatives = sorted({_form_pattern(form) for form in _char_forms(char).values()}, key=len, reverse=True)
         parts.append(alternatives[0] if len(alternatives) == 1 else "(?:%s)" % "|".join(alternatives))
-    pattern = "".join(parts)
     if len(value) < MIN_SECRET_LENGTH:
-        if re.match(r"\w", value[0]):
-            pattern = r"(?:(?<!\w)|(?<=\\[nrtbfv]))" + pattern
+        first = value[0]
+        if re.match(r"\w", first) and parts[0] == re.escape(first):
+            # Checked after the first character, so the search still starts from a literal (fast).
+            parts[0] += r"(?:(?<!\w%s)|(?<=\\[nrtbfv]%s))" % (parts[0], parts[0])
+        elif re.match(r"\w", first):
+            parts.insert(0, r"(?:(?<!\w)|(?<=\\[nrtbfv]))")
         if re.match(r"\w", value[-1]):
-            pattern += r"(?!\w)"
-    return re.compile(pattern)
+            parts.append(r"(?!\w)")
+    return re.compile("".join(parts))
 
 
 class Masker:
