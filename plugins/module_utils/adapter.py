@@ -142,8 +142,10 @@ class CnabModule(AnsibleModule):
         self.no_log_values.update(masker.secrets)
         # Ansible masks no_log values inside every word: a short one ("t", "80") would blank every
         # "t" of the result. The runtime masks such values as whole tokens, and the invocation
-        # record masks credentials and sensitive parameters whole (see invocation_record).
-        self.no_log_values.difference_update(masker.short_values)
+        # record masks credentials and sensitive parameters whole (see invocation_record). A value
+        # that is also another no_log option's stays, as that option's record is Ansible's.
+        others = _no_log_leaves(self.argument_spec, self.params, skip=("credentials",))
+        self.no_log_values.difference_update(set(masker.short_values) - others)
 
     def invocation_record(self):
         """``invocation.module_args`` (shown with -vvv) with every credential and every sensitive
@@ -179,6 +181,28 @@ class CnabModule(AnsibleModule):
             return super()._log_invocation()
         finally:
             self.params["parameters"] = given
+
+
+def _no_log_leaves(spec, params, skip=()):
+    """The texts of the values of every no_log option in ``params`` (but ``skip``), at any depth."""
+    found = set()
+    for name, option in spec.items():
+        value = (params or {}).get(name)
+        if name in skip or value is None:
+            continue
+        if option.get("no_log"):
+            found |= _leaves(value)
+        elif option.get("options") and isinstance(value, dict):
+            found |= _no_log_leaves(option["options"], value)
+    return found
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        return set().union(*(_leaves(item) for item in value.values()))
+    if isinstance(value, (list, tuple, set)):
+        return set().union(*(_leaves(item) for item in value))
+    return {str(value)}
 
 
 def _spec(extra, required):

@@ -71,7 +71,7 @@ class Response:
 class _Inputs:
     """Everything resolved from the request before any decision."""
 
-    def __init__(self, source, parameters, credentials, key):
+    def __init__(self, source, parameters, credentials, key, recorded_sensitive=()):
         self.source = source
         self.bundle = bundle = source.bundle if source else None
         self.parameters = parameters
@@ -81,13 +81,14 @@ class _Inputs:
         self.masker = v.Masker()
         for name, value in credentials.items():
             self.masker.add(value, 'credential "%s"' % name)
-        # Names of the sensitive parameters; None when no bundle says which are (mask them all).
+        # Names of the parameters to mask: those the bundle declares sensitive and those an earlier
+        # claim recorded as sensitive; None when no bundle says which are (mask them all).
         self.sensitive_parameters = None
         if bundle:
-            sensitive = v.split_sensitive(bundle, parameters)[1]
-            self.sensitive_parameters = sorted(sensitive)
-            for name, value in sensitive.items():
-                self.masker.add(value, 'parameter "%s"' % name)
+            names = set(v.split_sensitive(bundle, parameters)[1]) | (set(recorded_sensitive) & set(parameters))
+            self.sensitive_parameters = sorted(names)
+            for name in self.sensitive_parameters:
+                self.masker.add(parameters[name], 'parameter "%s"' % name)
 
 
 def execute(request, on_secrets=None):
@@ -194,7 +195,7 @@ def _resolve(store, installation, request, on_secrets):
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         bundle.validate()  # a malformed bundle: let validation say what is wrong
         raise BundleError("bundle.json is malformed: %s." % exc) from exc
-    inputs = _Inputs(source, resolved, credentials, key)
+    inputs = _Inputs(source, resolved, credentials, key, recorded_sensitive_parameters(installation))
     if on_secrets:
         on_secrets(inputs.masker, inputs.sensitive_parameters)
     return inputs
@@ -477,14 +478,24 @@ def sensitive_inputs(request):
     return names, masker
 
 
+def recorded_sensitive_parameters(installation):
+    """Names any claim of ``installation`` recorded as sensitive: masked even when a new bundle
+    no longer declares them so."""
+    names = set()
+    for claim in installation.claims:
+        recorded = model.runtime_custom(claim).get("sensitiveParameters")
+        if isinstance(recorded, list):
+            names.update(name for name in recorded if isinstance(name, str))
+    return names
+
+
 def _sensitive_names(request, given):
     try:
         recorded, stored = set(), None
         if request.installation:
             installation = open_store(request.claim_store).installation(check_installation_name(request.installation))
             stored = installation.last_successful_modifying or installation.last_modifying
-            for claim in installation.claims:
-                recorded.update(model.runtime_custom(claim).get("sensitiveParameters") or ())
+            recorded = recorded_sensitive_parameters(installation)
         if request.bundle:
             if sources.kind_of(request.bundle) == sources.REGISTRY:
                 return None  # never fetched, or it failed on the way: which parameters are secret is unknown

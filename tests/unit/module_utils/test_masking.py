@@ -181,6 +181,23 @@ def test_a_readable_bundle_and_the_recorded_claim_say_which_parameters_are_secre
     assert names == ["admin_password"]
 
 
+def test_a_parameter_an_earlier_claim_recorded_as_sensitive_stays_masked(h, driver):
+    """The new bundle forgot writeOnly and fails validation later: the run still masks the value."""
+    h.install()
+    document = json.loads(open(h.bundles["showcase"]).read())
+    document["definitions"]["password"].pop("writeOnly")
+    document["version"] = "not-semver"
+    h.write_bundle("forgetful-invalid", document)
+    learned = []
+    with pytest.raises(BundleValidationError):
+        runtime.execute(h.request("upgrade", bundle="forgetful-invalid", parameters={"admin_password": PASSWORD},
+                                  credentials={"api_token": TOKEN}),
+                        on_secrets=lambda masker, names: learned.append((masker, names)))
+    masker, names = learned[-1]
+    assert names == ["admin_password"]
+    assert masker.mask("pw=%s" % PASSWORD) == "pw=" + M
+
+
 def test_a_registry_bundle_masks_every_given_parameter(h, driver):
     names, _masker = runtime.sensitive_inputs(h.request("install", bundle="127.0.0.1:9/bundles/app:1.0",
                                                         parameters={"port": 8081}))
