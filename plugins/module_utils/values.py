@@ -289,7 +289,7 @@ _JSON_ESCAPES = {'"': '"', "\\": "\\", "\b": "b", "\t": "t", "\n": "n", "\f": "f
 _GO_ESCAPES = dict(_JSON_ESCAPES, **{"\a": "a", "\v": "v"})
 _GO_JSON_ESCAPED = "<>&\u2028\u2029"
 _ESCAPE = re.compile(r"\\(?:u[0-9a-f]{4}|U[0-9a-f]{8}|x[0-9a-f]{2}|.)", re.S)
-_HEX_ESCAPE = re.compile(r"\\[uUx][0-9a-f]+")
+_HEX_ESCAPE = re.compile(r"\\(?:u[0-9a-f]{4}|U[0-9a-f]{8}|x[0-9a-f]{2})")
 
 
 def _json_u(code):

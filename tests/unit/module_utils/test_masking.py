@@ -55,6 +55,12 @@ def test_encoded_forms_hold_each_encoding_in_both_hex_cases():
         assert form in forms, form
 
 
+def test_upper_case_forms_change_only_the_hex_digits_of_escapes():
+    forms = v.encoded_forms("\u00e9abc\x00def")
+    assert "\\u00E9abc\\u0000def" in forms and "\\u00e9abc\\x00def" in forms
+    assert not any("ABC" in form or "DEF" in form for form in forms)
+
+
 def test_the_secrets_handed_to_ansible_cover_the_go_quoting_of_a_nul():
     secrets = v.Masker(["canary-tok\x00tail"]).secrets
     assert "canary-tok\\x00tail" in secrets and "canary-tok\\u0000tail" in secrets and "canary-tok\x00tail" in secrets
