@@ -12,7 +12,11 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITI
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import validate_bundle_document
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleValidationError, ParameterError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    BundleValidationError,
+    DriverError,
+    ParameterError,
+)
 from ansible_collections.cnab.runtime.tests.unit.module_utils.conftest import NAME, PASSWORD, TOKEN
 
 SECRET = 'a<b>&c"d\\e\u00e9\tf\x00g\U0001f600-Q7'
@@ -159,6 +163,19 @@ def test_a_plain_output_without_secrets_keeps_its_digest_and_stays_plain(h, driv
     info = lookup.describe_installation(h.store, NAME)
     assert info["outputs"]["endpoint"] == "http://showcase:8080"
     assert info["sensitive_outputs"] == ["admin_secret"]
+
+
+def test_a_driver_error_quoting_a_secret_in_go_syntax_is_masked_in_the_result_record(h, driver):
+    """3b: how Docker and runc quote a refused environment variable, whatever the driver, in the record."""
+    token = "canary-K9X3\x00tail"
+    driver.raises = DriverError('Docker could not run x: environment variable value can\'t contain null(\\x00): '
+                                '"API_TOKEN=canary-K9X3\\x00tail": unknown.')
+    with pytest.raises(DriverError):
+        h.install(credentials={"api_token": token})  # the adapter masks the message (module-level test)
+    failed = [r for results in h.installation().results.values() for r in results if r["status"] == "failed"]
+    assert len(failed) == 1 and '"API_TOKEN=%s"' % M in failed[0]["message"]
+    for path, content in h.files().items():
+        assert b"K9X3" not in content, path
 
 
 # ---- masking a run that failed before its inputs were resolved ---------------------------------
