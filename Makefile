@@ -21,7 +21,7 @@ help:
 	@echo "make registries  start the test OCI registries on 127.0.0.1:5100-5103 unless they answer"
 	@echo "make deploy  setup + docker + ansible-playbook playbooks/deploy.yml"
 	@echo "make test    setup + docker + azurite + lint + sanity + pytest tests/unit tests/integration"
-	@echo "make lint    ruff + ansible-lint"
+	@echo "make lint    ruff + ansible-lint + antsibull-changelog lint (fragments and changelog.yaml)"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
 	@echo "make ee      build context of the AWX execution environment in build/ee (scripts/build-ee.sh)"
@@ -48,6 +48,8 @@ test: setup docker azurite registries lint sanity
 lint: setup
 	ruff check .
 	ansible-lint --offline roles/ playbooks/
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 sanity: setup
 	scripts/sanity.sh

@@ -103,6 +103,12 @@ class Bundle:
 
         validate_bundle_document(self.document)
 
+    def warnings(self):
+        """What is odd but allowed in this bundle (e.g. applyTo naming undeclared actions), as sentences."""
+        from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import bundle_warnings
+
+        return bundle_warnings(self.document)
+
     def definition_of(self, definition_name):
         definition = self.definitions.get(definition_name) if isinstance(definition_name, str) else None
         return definition if isinstance(definition, dict) else {}

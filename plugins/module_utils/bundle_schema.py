@@ -20,8 +20,10 @@ SEMVER_PATTERN = (
     "^v?" + _NUMBER + r"\." + _NUMBER + r"\." + _NUMBER
     + "(-" + _PRERELEASE_ID + r"(\." + _PRERELEASE_ID + ")*)?" + _BUILD + "$"
 )
-# "v1" (the official description), "v1.2" or "v1.2.0", with pre-release forms like "v1.0.0-WD".
-SCHEMA_VERSION_PATTERN = r"^v1(\." + _NUMBER + r"){0,2}(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?" + _BUILD + "$"
+# Any CNAB 1.x schema version, the "v" optional: "v1" (the official description), "v1.2",
+# "v1.2.0" (the spec), "1.2.0" (cnab-go's default, so Porter v1), "1.0.1", and pre-release
+# forms such as the spec's working-draft and candidate markers "v1.0.0-WD", "1.2.0-CR".
+SCHEMA_VERSION_PATTERN = r"^v?1(\." + _NUMBER + r"){0,2}(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?" + _BUILD + "$"
 OUTPUT_PATH_PATTERN = "^/cnab/app/outputs/.+$"
 
 _STRING = {"type": "string"}
@@ -111,7 +113,7 @@ BUNDLE_SCHEMA = {
         "schemaVersion": {
             "type": "string",
             "pattern": SCHEMA_VERSION_PATTERN,
-            "description": "a CNAB 1.x schema version such as v1.2.0",
+            "description": "a CNAB 1.x schema version such as v1.2.0 or 1.2.0",
         },
         "name": _NON_EMPTY_STRING,
         "version": {

@@ -4,11 +4,13 @@ Importing this module costs nothing: it is shipped in every module payload and
 ``jsonschema`` is only imported when a bundle is actually validated.
 """
 
+import copy
 import json
 import math
 import re
 import unicodedata
 
+from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     BUILTIN_ACTIONS,
     OUTPUTS_DIR,
@@ -23,7 +25,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 )
 
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
-SUPPORTED_EXTENSIONS = frozenset()
+SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources"))
 
 # Files the runtime injects or the image must provide, and the directories holding them:
 # a destination there would clobber them.
@@ -98,6 +100,10 @@ def _reason(error):
         return f"it must be at least {expected}"
     if kind == "pattern":
         return f"{_show(instance)} is not " + error.schema.get("description", f"matching {expected}")
+    if kind == "enum":
+        return f"{_show(instance)} is not one of " + ", ".join(_show(item) for item in expected)
+    if kind == "minProperties" and expected == 1:
+        return "it must not be empty"
     # Anything else: jsonschema's own text, kept to one short line.
     message = " ".join(str(error.message).split())
     return message if len(message) <= 200 else message[:197] + "..."
@@ -190,7 +196,6 @@ def _check_semantics(doc):
     for name in actions:
         if name in BUILTIN_ACTIONS:
             _fail(("actions", name), f'"{name}" is a built-in action and cannot be declared as a custom action')
-    known_actions = set(BUILTIN_ACTIONS) | set(actions)
     definitions = doc.get("definitions", {})
 
     destinations = {}  # (kind, value) -> path of its first use
@@ -198,9 +203,8 @@ def _check_semantics(doc):
         for name, spec in doc.get(section, {}).items():
             where = (section, name)
             _check_name(where, section, name)
-            for index, action in enumerate(spec.get("applyTo", [])):
-                if action not in known_actions:
-                    _fail((*where, "applyTo", index), f"{_show(action)} is neither a built-in action nor declared in actions")
+            # applyTo may name actions the bundle does not declare: CNAB has no rule against it
+            # (the entry only restricts); bundle_warnings() reports them.
             if "definition" in spec and spec["definition"] not in definitions:
                 _fail((*where, "definition"), f"{_show(spec['definition'])} is not a key of definitions")
             if section == "outputs":
@@ -268,11 +272,285 @@ def _claim(destinations, kind, value, where):
         _fail(where, f"the {kind} {_show(value)} is already used by {_where(first)}")
 
 
+# --- extensions ---------------------------------------------------------------
+
+FILE_PARAMETERS = "sh.porter.file-parameters"
+PARAMETER_SOURCES = "io.cnab.parameter-sources"
+DOCKER = "io.cnab.docker"
+DEPENDENCIES = "io.cnab.dependencies"
+DEPENDENCIES_V2 = "org.getporter.dependencies@v2"
+DEPENDENCY_EXTENSIONS = (DEPENDENCIES, DEPENDENCIES_V2)
+# Parameter source types: the spec's, and Porter's output of a dependency.
+SOURCE_OUTPUT = "output"
+SOURCE_DEPENDENCY_OUTPUT = "dependencies.output"
+_ABSENT = object()
+
+
+class Extension:
+    """What cnab.runtime knows of one extension: the schema of its value in ``custom``, whether a
+    bundle that requires it must give a value, and what a ``null`` value means."""
+
+    __slots__ = ("name", "schema", "needs_value", "null_means", "_validator")
+
+    def __init__(self, name, schema, needs_value=True, null_means=_ABSENT):
+        self.name = name
+        self.schema = schema
+        self.needs_value = needs_value
+        self.null_means = null_means  # _ABSENT: null reads as no value
+        self._validator = None
+
+    def value(self, doc):
+        """The extension's value in ``doc["custom"]``, or _ABSENT."""
+        custom = doc.get("custom")
+        value = custom.get(self.name, _ABSENT) if isinstance(custom, dict) else _ABSENT
+        return self.null_means if value is None else value
+
+    def validator(self):
+        if self._validator is None:
+            try:
+                import jsonschema  # lazy, like the bundle schema
+            except ImportError as exc:
+                raise CnabError('validating bundle.json needs the Python library "jsonschema" where the module'
+                                " runs.") from exc
+            self._validator = jsonschema.Draft7Validator(self.schema)
+        return self._validator
+
+
+def _parameter_sources_schema():
+    # The spec's schema plus Porter's source type {"dependency": alias, "name": output}.
+    schema = copy.deepcopy(extension_schemas.PARAMETER_SOURCES_SCHEMA)
+    source = schema["definitions"]["parameter-source"]["properties"]
+    source["priority"]["items"]["enum"].append(SOURCE_DEPENDENCY_OUTPUT)
+    source["sources"]["properties"][SOURCE_DEPENDENCY_OUTPUT] = {"$ref": "#/definitions/dependency-output"}
+    name = {"type": "string", "minLength": 1}
+    schema["definitions"]["dependency-output"] = {
+        "type": "object", "required": ["dependency", "name"], "additionalProperties": False,
+        "properties": {"dependency": name, "name": name},
+    }
+    return schema
+
+
+def _dependencies_v1_schema():
+    # The spec's schema plus what Porter writes: "sequence" at the top (the schema defines it but
+    # does not allow it) and, Porter v0.38, a "name" key (the alias again) in each requires entry.
+    schema = copy.deepcopy(extension_schemas.DEPENDENCIES_V1_SCHEMA)
+    schema["properties"]["sequence"] = {"$ref": "#/definitions/sequence"}
+    schema["definitions"]["dependency"]["properties"]["name"] = {"type": "string"}
+    return schema
+
+
+# Every extension the runtime knows. Which of them it supports is SUPPORTED_EXTENSIONS.
+KNOWN_EXTENSIONS = {
+    extension.name: extension
+    for extension in (
+        # No data: Porter's reader ignores the value, so a bundle may leave it out.
+        Extension(FILE_PARAMETERS, extension_schemas.FILE_PARAMETERS_SCHEMA, needs_value=False),
+        Extension(PARAMETER_SOURCES, _parameter_sources_schema()),
+        # Porter writes null when the manifest only says "required: [docker]", and reads it as privileged false.
+        Extension(DOCKER, extension_schemas.DOCKER_SCHEMA, null_means={}),
+        Extension(DEPENDENCIES, _dependencies_v1_schema()),
+        Extension(DEPENDENCIES_V2, extension_schemas.DEPENDENCIES_V2_SCHEMA),
+    )
+}
+
+
+class ParameterSource:
+    """One source of a parameter's value: ``kind`` is "output" (this installation's output
+    ``output``) or "dependencies.output" (output ``output`` of the dependency ``dependency``)."""
+
+    __slots__ = ("kind", "output", "dependency")
+
+    def __init__(self, kind, output, dependency=None):
+        self.kind = kind
+        self.output = output
+        self.dependency = dependency
+
+    def __eq__(self, other):
+        return isinstance(other, ParameterSource) and (self.kind, self.output, self.dependency) == (
+            other.kind, other.output, other.dependency)
+
+    def __repr__(self):
+        return f"ParameterSource({self.kind!r}, {self.output!r}, {self.dependency!r})"
+
+
+def _document(bundle):
+    return bundle.document if hasattr(bundle, "document") else bundle
+
+
+def _required(doc):
+    names = doc.get("requiredExtensions")
+    return list(dict.fromkeys(n for n in names if isinstance(n, str))) if isinstance(names, list) else []
+
+
+def _quoted_list(names):
+    quoted = [_show(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _check_extension_value(extension, value):
+    validator = extension.validator()
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(value))
+    if error is not None:
+        _fail(("custom", extension.name, *error.absolute_path), _reason(error))
+
+
+def _read_parameter_sources(value):
+    """{parameter: (ParameterSource, ...)} from a schema-valid value, in priority order."""
+    parsed = {}
+    for parameter, spec in value.items():
+        sources = spec.get("sources", {})
+        order = spec.get("priority") or list(sources)
+        parsed[parameter] = tuple(
+            ParameterSource(kind, sources[kind]["name"], sources[kind].get("dependency"))
+            for kind in order if kind in sources
+        )
+    return parsed
+
+
+def parameter_sources(bundle):
+    """The parameter sources (io.cnab.parameter-sources) of ``bundle``, a Bundle or its document.
+
+    Returns ``{parameter name: (ParameterSource, ...)}``, each tuple in the bundle's priority order
+    (the order of ``sources`` when it gives none); ``{}`` when the bundle has none. The value is
+    checked against the extension's schema first (BundleValidationError, one sentence). Entries for
+    parameters the bundle does not declare are left out: validation refuses them when the bundle
+    requires the extension, and otherwise they can never apply. Sources of kind
+    "dependencies.output" are returned as parsed; validation refuses a bundle that has one for as
+    long as cnab.runtime runs no dependencies.
+    """
+    doc = _document(bundle)
+    extension = KNOWN_EXTENSIONS[PARAMETER_SOURCES]
+    value = extension.value(doc)
+    if value is _ABSENT:
+        return {}
+    _check_extension_value(extension, value)
+    parameters = doc.get("parameters") or {}
+    return {name: sources for name, sources in _read_parameter_sources(value).items() if name in parameters}
+
+
+def supports_file_parameters(bundle):
+    """True when ``bundle`` requires sh.porter.file-parameters, or was built by Porter (custom
+    "sh.porter"), which has always treated such parameters as files."""
+    doc = _document(bundle)
+    custom = doc.get("custom")
+    return FILE_PARAMETERS in _required(doc) or (isinstance(custom, dict) and "sh.porter" in custom)
+
+
+def is_file_parameter(bundle, name):
+    """True when parameter ``name`` of ``bundle`` (a Bundle or its document) is a Porter file
+    parameter: the bundle supports file parameters (supports_file_parameters), the parameter's
+    definition is ``type: string`` with ``contentEncoding: base64``, and its destination is a path."""
+    doc = _document(bundle)
+    spec = (doc.get("parameters") or {}).get(name)
+    if not isinstance(spec, dict) or not supports_file_parameters(doc):
+        return False
+    definition = (doc.get("definitions") or {}).get(spec.get("definition"))
+    destination = spec.get("destination")
+    return (isinstance(definition, dict) and definition.get("type") == "string"
+            and definition.get("contentEncoding") == "base64"
+            and isinstance(destination, dict) and bool(destination.get("path")))
+
+
+def docker_settings(bundle):
+    """The io.cnab.docker settings of ``bundle`` when it requires the extension, else None:
+    ``{"privileged": bool}``, Porter's ``null`` read as not privileged. Call after validation."""
+    doc = _document(bundle)
+    if DOCKER not in _required(doc):
+        return None
+    value = KNOWN_EXTENSIONS[DOCKER].value(doc)
+    return {"privileged": isinstance(value, dict) and value.get("privileged") is True}
+
+
+def bundle_warnings(doc):
+    """Things worth telling the user that do not stop a run: applyTo entries naming an action
+    the bundle neither declares nor has built in (CNAB allows them; the entry then never applies)."""
+    warnings = []
+    if not isinstance(doc, dict):
+        return warnings
+    actions = doc.get("actions")
+    known = set(BUILTIN_ACTIONS) | (set(actions) if isinstance(actions, dict) else set())
+    for section in ("parameters", "credentials", "outputs"):
+        entries = doc.get(section)
+        for name, spec in (entries.items() if isinstance(entries, dict) else ()):
+            targets = spec.get("applyTo") if isinstance(spec, dict) else None
+            unknown = [a for a in targets if isinstance(a, str) and a not in known] if isinstance(targets, list) else []
+            if unknown:
+                warnings.append(f"{section[:-1]} {_show(name)} of bundle {_show(doc.get('name'))} applies to"
+                                f" {_quoted_list(unknown)}, which the bundle does not declare as an action")
+    return warnings
+
+
 def _check_extensions(doc):
-    unsupported = [name for name in doc.get("requiredExtensions", []) if name not in SUPPORTED_EXTENSIONS]
+    required = _required(doc)
+    unsupported = [name for name in required if name not in SUPPORTED_EXTENSIONS]
     if unsupported:
         plural = "s" if len(unsupported) > 1 else ""
-        names = ", ".join(_show(name) for name in unsupported)
         raise UnsupportedExtensionError(
-            f"bundle {_show(doc['name'])} requires the extension{plural} {names}, which cnab.runtime does not support."
+            f"bundle {_show(doc['name'])} requires the extension{plural} {_quoted_list(unsupported)},"
+            " which cnab.runtime does not support."
+        )
+    # The runtime reads the extensions the bundle requires, and those it supports when present.
+    for name, extension in KNOWN_EXTENSIONS.items():
+        if name not in required and name not in SUPPORTED_EXTENSIONS:
+            continue
+        value = extension.value(doc)
+        if value is _ABSENT:
+            if name in required and extension.needs_value:
+                raise BundleValidationError(
+                    f"bundle {_show(doc['name'])} requires the extension {_show(name)}, but its custom section"
+                    " holds no configuration for it."
+                )
+            continue
+        _check_extension_value(extension, value)
+        if name in required and name == PARAMETER_SOURCES:
+            _check_parameter_sources(doc, value)
+        elif name in required and name == DEPENDENCIES:
+            _check_sequence(value)
+    _refuse_dependency_outputs(doc)
+
+
+def _check_parameter_sources(doc, value):
+    """Cross-references of a required io.cnab.parameter-sources: parameters, outputs, dependencies."""
+    parameters, outputs = doc.get("parameters", {}), doc.get("outputs", {})
+    aliases = set()
+    for name in DEPENDENCY_EXTENSIONS:
+        declared = KNOWN_EXTENSIONS[name].value(doc)
+        if isinstance(declared, dict) and isinstance(declared.get("requires"), dict):
+            aliases.update(declared["requires"])
+    for parameter, spec in value.items():
+        where = ("custom", PARAMETER_SOURCES, parameter)
+        if parameter not in parameters:
+            _fail(where, f"{_show(parameter)} is not a parameter of the bundle")
+        for index, kind in enumerate(spec.get("priority", [])):
+            if kind not in spec.get("sources", {}):
+                _fail((*where, "priority", index), f"{_show(kind)} has no entry in sources")
+        for kind, source in spec.get("sources", {}).items():
+            at = (*where, "sources", kind)
+            if kind == SOURCE_OUTPUT and source["name"] not in outputs:
+                _fail((*at, "name"), f"{_show(source['name'])} is not an output of the bundle")
+            if kind == SOURCE_DEPENDENCY_OUTPUT and source["dependency"] not in aliases:
+                _fail((*at, "dependency"), f"{_show(source['dependency'])} is not a dependency the bundle declares")
+
+
+def _check_sequence(value):
+    requires = value.get("requires", {})
+    for index, alias in enumerate(value.get("sequence", [])):
+        if alias not in requires:
+            _fail(("custom", DEPENDENCIES, "sequence", index), f"{_show(alias)} is not a key of requires")
+
+
+def _refuse_dependency_outputs(doc):
+    # Parsed and validated above; refused until cnab.runtime runs dependencies.
+    value = KNOWN_EXTENSIONS[PARAMETER_SOURCES].value(doc)
+    if value is _ABSENT or (PARAMETER_SOURCES not in _required(doc) and PARAMETER_SOURCES not in SUPPORTED_EXTENSIONS):
+        return
+    needing = [name for name, sources in _read_parameter_sources(value).items()
+               if any(source.kind == SOURCE_DEPENDENCY_OUTPUT for source in sources)]
+    if needing:
+        plural = "s" if len(needing) > 1 else ""
+        raise UnsupportedExtensionError(
+            f"bundle {_show(doc['name'])} takes parameter{plural} {_quoted_list(needing)} from the outputs of its"
+            " dependencies (parameter source dependencies.output), and cnab.runtime does not support dependencies yet."
         )

@@ -73,6 +73,10 @@ class RegistryAuthError(RegistryError):
     """The registry refused the credentials (or their absence)."""
 
 
+class ManifestRefused(RegistryError):
+    """The registry refused a manifest's form (HTTP 400, 415 or 422 to its PUT): a fallback form may pass."""
+
+
 class ContentDigestMismatch(BundleError):
     """Content read from a registry or archive does not match its digest."""
 

@@ -42,6 +42,12 @@ def recorded_sensitive_outputs(result):
     return set(names) if isinstance(names, list) else set()
 
 
+def binary_outputs(bundle, outputs, reveal, sensitive=()):
+    """Names of the outputs ``render_outputs`` shows as base64 text, because their bytes are not UTF-8."""
+    return sorted(n for n, c in outputs.items()
+                  if (reveal or not is_sensitive_output(bundle, n, sensitive)) and v.is_binary(c))
+
+
 def recorded_parameters(claim):
     """A claim's parameters with its sensitive ones present but masked."""
     parameters = dict(claim.get("parameters") or {})
@@ -66,6 +72,7 @@ def describe_installation(store, name, history=False, reveal=False):
         "parameters": recorded_parameters(current),
         "outputs": render_outputs(bundle, outputs, reveal, marked),
         "sensitive_outputs": sorted(n for n in outputs if is_sensitive_output(bundle, n, marked)),
+        "binary_outputs": binary_outputs(bundle, outputs, reveal, marked),
         "last_action": _last_action(installation),
         "lock_holder": store.lock_holder(name),
     }

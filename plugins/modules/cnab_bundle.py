@@ -97,6 +97,10 @@ notes:
   - Registries on loopback addresses are reached over plain HTTP, as Docker does.
   - Images exported from the local Docker engine get uncompressed layers, so their digests are stable across exports.
     An image whose bundle.json C(contentDigest) names a registry digest must be in that registry.
+  - The config manifest and the bundle index a push writes are, byte for byte, what cnab-to-oci (and so Porter) writes
+    for the same bundle, so the index digest, and a signature over it, is the same whichever tool pushed it. A registry
+    that refuses a manifest form gets cnab-to-oci's fallbacks (the OCI image config media type, then a Docker schema2
+    config manifest; a Docker manifest list for the index).
 """
 
 EXAMPLES = r"""

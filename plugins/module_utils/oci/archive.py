@@ -688,9 +688,11 @@ def archive_images(archive):
 
 def publish_archive(path, reference, registry_options=None, check_mode=False, pool=None):
     """Push the bundle in the archive at ``path`` to ``reference`` (a tag), streamed from the archive."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import media_type_of
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import (
         PushResult,
         _target,
+        push_config_and_index,
         put_blob_bytes,
         put_manifest_bytes,
         tag_index,
@@ -708,14 +710,6 @@ def publish_archive(path, reference, registry_options=None, check_mode=False, po
     stats = Stats()
     with ThickArchive(path) as archive:
         placed = archive_images(archive)
-        index_type = OCI_INDEX
-        if archive.index is not None:
-            index_raw = archive.read_blob(archive.index_digest)
-            index_type = archive.index.media_type
-            config_raw = archive.read_blob(archive.index.config["digest"])
-        else:  # an archive without a bundle index (older Porter): build it
-            index_raw, config_raw = layout.build_index(archive.document, archive.bundle_bytes,
-                                                       [descriptor for _image, descriptor in placed])
         graphs = [collect_graph(archive, descriptor[1]) for _image, descriptor in placed
                   if not target.has_manifest(descriptor[1])]
         missing = {}
@@ -733,9 +727,15 @@ def publish_archive(path, reference, registry_options=None, check_mode=False, po
         for graph in graphs:
             for digest, raw, media_type in graph.manifests:
                 put_manifest_bytes(target, raw, media_type, stats, check_mode)
-        put_blob_bytes(target, archive.bundle_bytes, stats, check_mode)
-        put_manifest_bytes(target, config_raw, layout.OCI_MANIFEST, stats, check_mode)
-        index_digest = tag_index(target, reference, index_raw, stats, check_mode, index_type)
+        if archive.index is not None:  # the archive's own index and config manifest, byte for byte
+            config_raw = archive.read_blob(archive.index.config["digest"])
+            put_blob_bytes(target, archive.bundle_bytes, stats, check_mode)
+            put_manifest_bytes(target, config_raw, media_type_of(config_raw), stats, check_mode)
+            index_digest = tag_index(target, reference, archive.read_blob(archive.index_digest), stats, check_mode,
+                                     archive.index.media_type)
+        else:  # an archive without a bundle index (older Porter): built and pushed as a push does
+            index_digest = push_config_and_index(target, reference, archive.document, archive.bundle_bytes,
+                                                 [descriptor for _image, descriptor in placed], stats, check_mode)
         publish_signatures(archive, target, stats, check_mode)
         mapping = {image["image"]: "%s@%s" % (reference.name, descriptor[1]) for image, descriptor in placed}
         return PushResult(reference, index_digest, archive.bundle_digest, mapping, stats)

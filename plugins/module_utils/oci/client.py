@@ -22,6 +22,7 @@ from urllib.parse import urlencode, urljoin
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     ContentDigestMismatch,
+    ManifestRefused,
     RegistryAuthError,
     RegistryError,
 )
@@ -38,6 +39,9 @@ from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
 DOCKER_HUB_API = "registry-1.docker.io"
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 _RETRY_STATUS = (429, 500, 502, 503, 504)
+# What registries answer to a manifest whose media type or shape they do not take (distribution's
+# MANIFEST_INVALID, 415 Unsupported Media Type, 422 on some hosted registries).
+_FORM_REFUSED = (400, 415, 422)
 
 DEFAULT_OPTIONS = dict(username=None, password=None, token=None, docker_config=None, ca_cert=None,
                        insecure=False, timeout=60, retries=3)
@@ -314,7 +318,7 @@ class RegistryClient:
                 return self._unexpected(response, method, target, expect)
             return response
 
-    def _unexpected(self, response, method, target, expect):
+    def _unexpected(self, response, method, target, expect, error=RegistryError):
         if 404 in expect:
             return response
         try:
@@ -324,9 +328,10 @@ class RegistryClient:
             detail = ""
         finally:
             response.close()
-        raise RegistryError("The registry %s answered HTTP %s to %s %s%s."
-                            % (self.registry, response.status_code, method, target.split("?")[0],
-                               (" (%s)" % detail.strip()) if detail.strip() else ""))
+        answer = "HTTP %s%s" % (response.status_code, (" (%s)" % detail.strip()) if detail.strip() else "")
+        failure = error("The registry %s answered %s to %s %s." % (self.registry, answer, method, target.split("?")[0]))
+        failure.answer = answer
+        raise failure
 
     # ------------------------------------------------------------------ blobs
     def head_blob(self, repo, digest):
@@ -461,8 +466,11 @@ class RegistryClient:
         digest = sha256_digest(raw_bytes)
         if ref.startswith("sha256:") and ref != digest:
             raise ContentDigestMismatch("The manifest to store as %s has digest %s." % (ref, digest))
-        response = self.request("PUT", "%s/manifests/%s" % (repo, ref), repo, push=True, body=bytes(raw_bytes),
-                                headers={"Content-Type": media_type}, expect=(201,))
+        path = "%s/manifests/%s" % (repo, ref)
+        response = self.request("PUT", path, repo, push=True, body=bytes(raw_bytes),
+                                headers={"Content-Type": media_type}, expect=(201,) + _FORM_REFUSED)
+        if response.status_code in _FORM_REFUSED:
+            self._unexpected(response, "PUT", self.url(path), (201,), ManifestRefused)
         response.close()
         stored = response.headers.get("Docker-Content-Digest")
         if stored and stored != digest:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleError,
     ContentDigestMismatch,
+    ManifestRefused,
     RegistryError,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.oci import layout
@@ -233,14 +234,76 @@ def put_manifest_bytes(target, raw, media_type, stats, check_mode):
 
 def tag_index(target, reference, raw, stats, check_mode, media_type=OCI_INDEX):
     """Point the tag at the index (last step of every write)."""
-    digest = sha256_digest(raw)
+    return tag_index_forms(target, reference, [(raw, media_type)], stats, check_mode)
+
+
+def tag_index_forms(target, reference, forms, stats, check_mode):
+    """Point the tag at the first of ``forms`` (``[(raw, media_type)]``, cnab-to-oci's fallback
+    order) the registry takes; the digest written. A tag already at one of them stays."""
+    digests = [sha256_digest(raw) for raw, _media_type in forms]
     current = target.client.head_manifest(target.repository, reference.tag)
     stats.tag_before = current[0] if current else None
-    if current is None or current[0] != digest:
-        stats.tag_moved = True
-        if not check_mode:
-            target.client.put_manifest(target.repository, reference.tag, raw, media_type)
-    return digest
+    if current is not None and current[0] in digests:
+        return current[0]
+    stats.tag_moved = True
+    if check_mode:
+        return digests[0]
+    return _put_first_accepted(target, reference.tag, forms, "bundle index")
+
+
+def _put_first_accepted(target, ref, forms, what):
+    """PUT the first of ``forms`` the registry does not refuse the form of; its digest."""
+    refused = None
+    for raw, media_type in forms:
+        try:
+            return target.client.put_manifest(target.repository, ref, raw, media_type)
+        except ManifestRefused as exc:
+            refused = exc
+    if len(forms) == 1:
+        raise refused
+    raise _refused_every_form(target, what, refused)
+
+
+def _refused_every_form(target, what, last):
+    return ManifestRefused("The registry %s refused the %s in every form cnab-to-oci writes (the last answer was %s)."
+                           % (target.client.registry, what, getattr(last, "answer", "a refusal")))
+
+
+def put_bundle_config(target, bundle_bytes, stats, check_mode):
+    """bundle.json and its config manifest, in the first of ``layout.CONFIG_FORMS`` the registry
+    holds or takes (cnab-to-oci's order); returns the form's name. In check mode nothing is
+    tried: a form already there wins, else the first."""
+    put_blob_bytes(target, bundle_bytes, stats, check_mode)
+    refused = None
+    for name, media_type in layout.CONFIG_FORMS:
+        raw = layout.config_manifest(bundle_bytes, name)
+        if target.has_manifest(sha256_digest(raw)):
+            stats.add("manifests_skipped")
+            return name
+        if check_mode:
+            continue
+        try:
+            target.client.put_manifest(target.repository, sha256_digest(raw), raw, media_type)
+        except ManifestRefused as exc:
+            refused = exc
+            continue
+        stats.add("manifests_written")
+        return name
+    if refused is not None:
+        raise _refused_every_form(target, "bundle's config manifest", refused)
+    stats.add("manifests_written")  # check mode: the first form would be written
+    return layout.CONFIG_FORMS[0][0]
+
+
+def push_config_and_index(target, reference, document, bundle_bytes, placed, stats, check_mode):
+    """bundle.json, the config manifest and the index under ``reference``'s tag, each in the first
+    form the registry takes; the index digest. ``placed`` are the images' ``(media_type, digest,
+    size)`` in ``layout.bundle_images`` order."""
+    layout.build_index(document, bundle_bytes, placed)  # refuses an image the index cannot name before any write
+    config_form = put_bundle_config(target, bundle_bytes, stats, check_mode)
+    forms = [(layout.build_index(document, bundle_bytes, placed, config_form, name)[0], media_type)
+             for name, media_type in layout.INDEX_FORMS]
+    return tag_index_forms(target, reference, forms, stats, check_mode)
 
 
 def signature_tag(digest):
@@ -305,13 +368,10 @@ def push_bundle(document, reference, registry_options=None, check_mode=False, po
     if any(descriptor is None for descriptor in placed):
         stats.tag_moved = True  # check mode: a local image would be exported, so the index changes
         return PushResult(reference, None, sha256_digest(bundle_bytes), {}, stats)
-    index_raw, config_raw = layout.build_index(document, bundle_bytes, placed)
-    bundle_digest = put_blob_bytes(target, bundle_bytes, stats, check_mode)
-    put_manifest_bytes(target, config_raw, layout.OCI_MANIFEST, stats, check_mode)
-    index_digest = tag_index(target, reference, index_raw, stats, check_mode)
+    index_digest = push_config_and_index(target, reference, document, bundle_bytes, placed, stats, check_mode)
     mapping = {image["image"]: "%s@%s" % (reference.name, descriptor[1])
                for (_role, _name, image), descriptor in zip(images, placed)}
-    return PushResult(reference, index_digest, bundle_digest, mapping, stats)
+    return PushResult(reference, index_digest, sha256_digest(bundle_bytes), mapping, stats)
 
 
 # --------------------------------------------------------------------------------------- copy

@@ -6,8 +6,12 @@ A bundle is an OCI image index whose children are, in this order (CNAB spec 201)
 2. the one invocation image, annotated ``io.cnab.manifest.type: invocation``;
 3. one descriptor per ``images`` entry, sorted by name, annotated ``component`` and
    ``io.cnab.component.name``.
-The index carries cnab-to-oci's annotations and, as OCI 1.1 allows, a top-level ``mediaType`` and
-``artifactType``; readers that predate them ignore both.
+The writer produces cnab-to-oci's bytes exactly (Go's encoding/json of its structs: field order,
+omitted empty fields, ``"layers":null``, HTML-safe escapes), so a bundle pushed here and by
+cnab-to-oci or Porter has one digest. ``CONFIG_FORMS`` and ``INDEX_FORMS`` are its fallbacks for
+registries that refuse a form. The reader also accepts what this collection wrote before (a
+top-level ``mediaType`` and ``artifactType`` on the index, ``"layers": []``), the spec's config
+media type and every fallback.
 """
 
 import json
@@ -47,29 +51,82 @@ def descriptor(media_type, digest, size, annotations=None):
     return value
 
 
-def config_manifest(bundle_bytes):
-    """The config manifest (bytes) for canonical bundle.json bytes."""
-    return dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": descriptor(CNAB_CONFIG, sha256_digest(bundle_bytes), len(bundle_bytes)),
-        "layers": [],
-    })
+def go_json(document, indent=None):
+    """``document`` encoded as Go's encoding/json writes it (cnab-to-oci is Go): keys in the order
+    given, compact (or ``MarshalIndent`` with ``indent`` spaces), non-ASCII as UTF-8, and ``<``,
+    ``>``, ``&``, U+2028, U+2029 escaped. Those characters only occur inside strings, where Go
+    writes the escape, so replacing them in the text is exact."""
+    if indent is None:
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = json.dumps(document, indent=indent, separators=(",", ": "), ensure_ascii=False)
+    for char, escape in _GO_ESCAPES:
+        text = text.replace(char, escape)
+    return text.encode("utf-8")
+
+
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+# Config manifest forms in cnab-to-oci's fallback order (converter/types.go PrepareForPush):
+# ``(name, manifest media type)``. A registry that refuses one gets the next.
+CONFIG_CNAB = "cnab"
+CONFIG_OCI = "oci-image-config"
+CONFIG_DOCKER = "docker-schema2"
+CONFIG_FORMS = ((CONFIG_CNAB, OCI_MANIFEST), (CONFIG_OCI, OCI_MANIFEST), (CONFIG_DOCKER, DOCKER_MANIFEST))
+# Index forms in cnab-to-oci's order (remotes/push.go pushIndex): ``(name, media type)``.
+INDEX_FORMS = (("oci-index", OCI_INDEX), ("docker-manifest-list", DOCKER_LIST))
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+
+
+def config_manifest(bundle_bytes, form=CONFIG_CNAB):
+    """The config manifest (bytes) for canonical bundle.json bytes, in one of ``CONFIG_FORMS``."""
+    digest, size = sha256_digest(bundle_bytes), len(bundle_bytes)
+    if form == CONFIG_DOCKER:
+        # distribution's schema2.FromStruct: MarshalIndent with three spaces, descriptors as
+        # mediaType/size/digest, the blob also listed as the one layer (some registries want one).
+        blob = {"mediaType": DOCKER_CONFIG, "size": size, "digest": digest}
+        return go_json({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": blob, "layers": [blob]}, indent=3)
+    config_type = {CONFIG_CNAB: CNAB_CONFIG, CONFIG_OCI: "application/vnd.oci.image.config.v1+json"}[form]
+    return go_json({"schemaVersion": 2, "config": descriptor(config_type, digest, size), "layers": None})
+
+
+def config_manifest_media_type(form):
+    return dict(CONFIG_FORMS)[form]
+
+
+def _go_string(value):
+    return value if isinstance(value, str) else ""
+
+
+def _maintainers_json(maintainers):
+    """cnab-go's ``[]Maintainer`` marshalled: name, then email and url when not empty; other keys dropped."""
+    people = []
+    for person in maintainers if isinstance(maintainers, list) else []:
+        person = person if isinstance(person, dict) else {}
+        entry = {"name": _go_string(person.get("name"))}
+        for key in ("email", "url"):
+            if _go_string(person.get(key)):
+                entry[key] = person[key]
+        people.append(entry)
+    return go_json(people).decode("utf-8")
 
 
 def index_annotations(document):
+    """cnab-to-oci's index annotations (converter/convert.go makeAnnotations), keys sorted as Go writes a map.
+    Title, version, description and runtime version are always there (empty when unset); authors and
+    keywords whenever bundle.json has the field (a Go slice that is not nil, so ``[]`` counts)."""
     annotations = {
-        "io.cnab.runtime_version": document.get("schemaVersion") or "",
+        "io.cnab.runtime_version": _go_string(document.get("schemaVersion")),
         "org.opencontainers.artifactType": CNAB_ARTIFACT,
-        "org.opencontainers.image.title": document.get("name") or "",
-        "org.opencontainers.image.version": document.get("version") or "",
+        "org.opencontainers.image.title": _go_string(document.get("name")),
+        "org.opencontainers.image.version": _go_string(document.get("version")),
+        "org.opencontainers.image.description": _go_string(document.get("description")),
     }
-    if document.get("description"):
-        annotations["org.opencontainers.image.description"] = document["description"]
-    if document.get("maintainers"):
-        annotations["org.opencontainers.image.authors"] = json.dumps(document["maintainers"], separators=(",", ":"))
-    if document.get("keywords"):
-        annotations["io.cnab.keywords"] = json.dumps(document["keywords"], separators=(",", ":"))
+    if document.get("maintainers") is not None:
+        annotations["org.opencontainers.image.authors"] = _maintainers_json(document["maintainers"])
+    if document.get("keywords") is not None:
+        keywords = document["keywords"] if isinstance(document["keywords"], list) else []
+        annotations["io.cnab.keywords"] = go_json([_go_string(word) for word in keywords]).decode("utf-8")
     return dict(sorted(annotations.items()))
 
 
@@ -91,22 +148,24 @@ def bundle_images(document):
     return found
 
 
-def build_index(document, bundle_bytes, image_descriptors):
-    """Index bytes. ``image_descriptors`` are ``(media_type, digest, size)`` in ``bundle_images`` order."""
-    config = config_manifest(bundle_bytes)
-    manifests = [descriptor(OCI_MANIFEST, sha256_digest(config), len(config), {TYPE_KEY: "config"})]
+def build_index(document, bundle_bytes, image_descriptors, config_form=CONFIG_CNAB, index_form="oci-index"):
+    """``(index bytes, config manifest bytes)`` as cnab-to-oci writes them for this config form and
+    index form. ``image_descriptors`` are ``(media_type, digest, size)`` in ``bundle_images`` order."""
+    config = config_manifest(bundle_bytes, config_form)
+    manifests = [descriptor(config_manifest_media_type(config_form), sha256_digest(config), len(config),
+                            {TYPE_KEY: "config"})]
     for (role, name, _image), (media_type, digest, size) in zip(bundle_images(document), image_descriptors):
         if media_type not in IMAGE_MEDIA_TYPES or not size:
             raise BundleError("Image %s has media type %s, which a CNAB index cannot reference." % (name or "invocation", media_type))
         annotations = {COMPONENT_KEY: name, TYPE_KEY: role} if name else {TYPE_KEY: role}
         manifests.append(descriptor(media_type, digest, size, annotations))
-    return dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "artifactType": CNAB_ARTIFACT,
-        "manifests": manifests,
-        "annotations": index_annotations(document),
-    }), config
+    index = {"schemaVersion": 2, "manifests": manifests, "annotations": index_annotations(document)}
+    if index_form == "docker-manifest-list":
+        # cnab-to-oci wraps the index in a struct whose own mediaType field Go writes last.
+        index["mediaType"] = DOCKER_LIST
+    elif index_form != "oci-index":
+        raise ValueError(index_form)
+    return go_json(index), config
 
 
 class CnabIndex:
