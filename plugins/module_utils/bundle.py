@@ -9,12 +9,23 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, BundleError
 
 BUILTIN_ACTIONS = ("install", "upgrade", "uninstall")
 SENSITIVE_MASK = "********"
 OUTPUTS_DIR = "/cnab/app/outputs"
+
+
+# Tar headers and the C library end a path at NUL, so "/cnab/claim.json\0" would be written over
+# /cnab/claim.json (and a line break fools whatever reads paths line by line): no container path may
+# hold a control character.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(path):
+    return bool(_CONTROL_CHARACTER.search(str(path)))
 
 
 def container_path(path):
