@@ -8,6 +8,7 @@ manifests, then the other blobs), so an archive identifies from its first member
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import canonical_json
@@ -34,33 +35,62 @@ def _image(name):
     return manifest, [config, layer]
 
 
-def members(document, index_json=None, relocation_mapping=None):
-    """``[(name, bytes or None for a directory)]`` of a thick archive of ``document``.
-    ``index_json`` / ``relocation_mapping`` (bytes) replace the generated members."""
+TARGETS = ("index.json", "relocation-mapping.json", "bundle index", "config manifest", "image manifest")
+
+
+def members(document, replace=None):
+    """``([(name, bytes or None for a directory)], index digest)`` of a thick archive of ``document``.
+
+    ``replace`` maps a name of TARGETS to the raw bytes to use instead of the generated document;
+    whatever refers to a replaced document (by digest and size) is rewritten to refer to the
+    replacement, so a reader gets past the digest checks to the content."""
+    replace = dict(replace or {})
     bundle_bytes = canonical_json(document)
     manifests, others, placed, entries, mapping = [], [], [], [], {}
-    for _role, _name, image in layout.bundle_images(document):
+    for position, (_role, _name, image) in enumerate(layout.bundle_images(document)):
         manifest, blobs = _image(image["image"])
+        if position == 0 and "image manifest" in replace:
+            manifest = replace["image manifest"]
         placed.append((OCI_MANIFEST, sha(manifest), len(manifest)))
         manifests.append(manifest)
         others += blobs
         entries.append(layout.descriptor(OCI_MANIFEST, sha(manifest), len(manifest), {REF_NAME: image["image"]}))
         mapping[image["image"]] = "example.com/bundle@" + sha(manifest)
     index, config = layout.build_index(document, bundle_bytes, placed)
+    if "config manifest" in replace:
+        config = replace["config manifest"]
+        parsed = json.loads(index)
+        parsed["manifests"][0].update(digest=sha(config), size=len(config))
+        index = layout.dumps(parsed)
+    index = replace.get("bundle index", index)
     entries.insert(0, layout.descriptor(layout.OCI_INDEX, sha(index), len(index), {REF_NAME: "1.0.0"}))
+    index_json = layout.dumps({"schemaVersion": 2, "mediaType": layout.OCI_INDEX, "manifests": entries})
     found = [
         ("bundle.json", bundle_bytes),
-        ("relocation-mapping.json", relocation_mapping if relocation_mapping is not None else layout.dumps(mapping)),
+        ("relocation-mapping.json", replace.get("relocation-mapping.json", layout.dumps(mapping))),
         ("artifacts/", None), (LAYOUT, None),
         (LAYOUT + "oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
-        (LAYOUT + "index.json", index_json if index_json is not None else
-         layout.dumps({"schemaVersion": 2, "mediaType": layout.OCI_INDEX, "manifests": entries})),
+        (LAYOUT + "index.json", replace.get("index.json", index_json)),
         (LAYOUT + "blobs/", None), (BLOBS, None),
     ]
+    names = set()
     for blob in [index, config] + manifests + [bundle_bytes] + others:
-        if (BLOBS + sha(blob)[7:], blob) not in found:
+        if BLOBS + sha(blob)[7:] not in names:
+            names.add(BLOBS + sha(blob)[7:])
             found.append((BLOBS + sha(blob)[7:], blob))
     return found, sha(index)
+
+
+def documents(document):
+    """The valid JSON documents of TARGETS (parsed) in an archive of ``document``."""
+    found, _digest = members(document)
+    by_name = dict(found)
+    index_json = json.loads(by_name[LAYOUT + "index.json"])
+    bundle_index = json.loads(by_name[BLOBS + index_json["manifests"][0]["digest"][7:]])
+    config = json.loads(by_name[BLOBS + bundle_index["manifests"][0]["digest"][7:]])
+    image = json.loads(by_name[BLOBS + bundle_index["manifests"][1]["digest"][7:]])
+    return {"index.json": index_json, "relocation-mapping.json": json.loads(by_name["relocation-mapping.json"]),
+            "bundle index": bundle_index, "config manifest": config, "image manifest": image}
 
 
 def tar_bytes(entries, compress=True):

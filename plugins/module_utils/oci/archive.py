@@ -32,6 +32,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleError,
     CnabError,
     ContentDigestMismatch,
+    NotABundleIndex,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.oci import layout
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
@@ -650,8 +651,8 @@ class ThickArchive:
                 raw = self.read_blob(entry["digest"])
                 try:
                     index = layout.CnabIndex(raw, entry["mediaType"])
-                except BundleError:
-                    continue
+                except NotABundleIndex:
+                    continue  # an image's index; a malformed bundle index is refused
                 config_digest, _size = layout.config_blob_descriptor(self.read_blob(index.config["digest"]))
                 if config_digest != self.bundle_digest:
                     raise ContentDigestMismatch("The archive's bundle.json does not match the digest its bundle "
@@ -737,10 +738,17 @@ class ThickArchive:
                     yield chunk
 
             return VerifyingReader(chunks(), digest, size, what="archive blob", close=handle.close)
-        for found, _size, reader in self.iter_blobs([digest]):
-            if found == digest:
-                return reader
-        raise ArchiveError("The archive %s lacks blob %s." % (self.path, digest))
+        # The scan stays open as long as the reader: a generator dropped early closes its archive.
+        blobs = self.iter_blobs([digest])
+        _found, _size, reader = next(blobs)
+
+        def chunks():
+            try:
+                yield from iter(lambda: reader.read(CHUNK), b"")
+            finally:
+                blobs.close()
+
+        return VerifyingReader(chunks(), digest, size, what="archive blob", close=blobs.close)
 
     def iter_blobs(self, digests):
         """Yield ``(digest, size, verified reader)`` for ``digests`` in archive order, in one pass.

@@ -55,6 +55,19 @@ def is_loopback(registry):
         return False
 
 
+def _json_object(response):
+    """A registry's or token service's JSON answer as an object, {} when it is not one (no larger
+    than a manifest, depth-bounded: bundle.parse_json)."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError
+
+    try:
+        body = parse_json(response.content, "The registry's answer", max_size=MAX_MANIFEST_SIZE)
+    except BundleError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 class _Body:
     """A request body that streams from a file object or an iterator of chunks with a known length.
 
@@ -231,12 +244,9 @@ class RegistryClient:
                                     % (self.registry, " ".join(scopes)))
         if response.status_code != 200:
             raise RegistryError("The token service of registry %s answered HTTP %s." % (self.registry, response.status_code))
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        body = _json_object(response)
         token = body.get("token") or body.get("access_token")
-        if not token:
+        if not token or not isinstance(token, str):
             raise RegistryAuthError("The token service of registry %s returned no token." % self.registry)
         return token
 
@@ -318,10 +328,9 @@ class RegistryClient:
         if 404 in expect:
             return response
         try:
-            errors = response.json().get("errors") or []
-            detail = "; ".join("%s %s" % (e.get("code", ""), e.get("message", "")) for e in errors)
-        except ValueError:
-            detail = ""
+            errors = _json_object(response).get("errors")
+            errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+            detail = "; ".join("%s %s" % (e.get("code", ""), e.get("message", "")) for e in errors)[:500]
         finally:
             response.close()
         raise RegistryError("The registry %s answered HTTP %s to %s %s%s."

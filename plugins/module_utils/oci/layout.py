@@ -13,7 +13,11 @@ The index carries cnab-to-oci's annotations and, as OCI 1.1 allows, a top-level 
 import json
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, ContentDigestMismatch
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    BundleError,
+    ContentDigestMismatch,
+    NotABundleIndex,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -158,7 +162,7 @@ class CnabIndex:
         index = read_json(raw, "The bundle index")
         declared = index.get("mediaType") if isinstance(index, dict) else None
         if not isinstance(index, dict) or (declared or media_type or OCI_INDEX) not in INDEX_TYPES:
-            raise BundleError("The reference does not point at a CNAB bundle (it is %s, not an image index)."
+            raise NotABundleIndex("The reference does not point at a CNAB bundle (it is %s, not an image index)."
                               % (declared if isinstance(declared, str) else media_type or "not an index"))
         annotations = index.get("annotations") or {}
         if not isinstance(annotations, dict):
@@ -179,7 +183,7 @@ class CnabIndex:
             elif kind == "component":
                 self.components[(entry.get("annotations") or {}).get(COMPONENT_KEY)] = entry
         if self.config is None:
-            raise BundleError("The image index has no descriptor annotated io.cnab.manifest.type=config; "
+            raise NotABundleIndex("The image index has no descriptor annotated io.cnab.manifest.type=config; "
                               "it is not a CNAB bundle.")
 
     def descriptors(self):
