@@ -84,7 +84,7 @@ def _install_reads(path):
     source = sources.open_source(path)
     image = source.image_source(source.bundle.invocation_image())
     with archive.ThickArchive(path) as opened:
-        docker_load._image_manifest(None, opened, image)  # the engine is only asked for an index's platform
+        docker_load._image_manifest(thick_archives.EnginePlatform(), opened, image)
 
 
 def _publish_reads(path, registry):

@@ -126,3 +126,11 @@ def unsafe_member(kind):
     else:
         info.type = tarfile.CHRTYPE
     return info, None
+
+
+class EnginePlatform:
+    """Stands in for the Docker API where only the engine's platform is asked (an image index's
+    variant is chosen by it), so that the archive's image manifests are read as the driver reads them."""
+
+    def version(self):
+        return {"Os": "linux", "Arch": "amd64"}
