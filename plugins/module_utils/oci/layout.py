@@ -83,6 +83,8 @@ def index_annotations(document):
 def bundle_images(document):
     """``[(role, component name or None, image dict)]`` in index order."""
     invocation = document.get("invocationImages") or []
+    if not isinstance(invocation, list):
+        raise BundleError("The invocationImages field of bundle %s must be a list." % document.get("name"))
     if len(invocation) != 1:
         raise BundleError("Bundle %s has %d invocation images; the OCI layout stores exactly one."
                           % (document.get("name"), len(invocation)))
