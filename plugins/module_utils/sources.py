@@ -70,7 +70,6 @@ class BundleSource:
                                digest=image.get("contentDigest"))
         return ImageSource("engine", original)
 
-
     def check_archive(self):
         """Read the whole archive, with every member checked as on a fresh install, when it was only
         identified: the identity (its first members, or the recorded claim) says nothing of the

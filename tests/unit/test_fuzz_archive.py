@@ -454,9 +454,11 @@ def test_hostile_archive_indexes_fail_cleanly(tmp_path_factory, hostile):
     assert snapshot(workdir) == before
 
 
+REGISTRY_TARGETS = ("bundle index", "config manifest", "image manifest")
+
+
 @fuzz_settings(examples=HOSTILE_EXAMPLES)
-@given(hostile=hostile_documents().filter(lambda found: found[0] in ("bundle index", "config manifest",
-                                                                       "image manifest")))
+@given(hostile=hostile_documents().filter(lambda found: found[0] in REGISTRY_TARGETS))
 def test_hostile_registry_manifests_fail_cleanly(hostile):
     from ansible_collections.cnab.runtime.plugins.module_utils.oci import distribution
 

@@ -165,7 +165,7 @@ class CnabIndex:
         declared = index.get("mediaType") if isinstance(index, dict) else None
         if not isinstance(index, dict) or (declared or media_type or OCI_INDEX) not in INDEX_TYPES:
             raise NotABundleIndex("The reference does not point at a CNAB bundle (it is %s, not an image index)."
-                              % (declared if isinstance(declared, str) else media_type or "not an index"))
+                                  % (declared if isinstance(declared, str) else media_type or "not an index"))
         annotations = index.get("annotations") or {}
         if not isinstance(annotations, dict):
             raise BundleError("The bundle index has annotations that are not an object.")
@@ -186,7 +186,7 @@ class CnabIndex:
                 self.components[(entry.get("annotations") or {}).get(COMPONENT_KEY)] = entry
         if self.config is None:
             raise NotABundleIndex("The image index has no descriptor annotated io.cnab.manifest.type=config; "
-                              "it is not a CNAB bundle.")
+                                  "it is not a CNAB bundle.")
 
     def descriptors(self):
         """Every child descriptor, config first."""
