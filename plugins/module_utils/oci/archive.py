@@ -56,6 +56,7 @@ READ_BUFFER = 64 * 1024          # the tar stream's buffer; gzip output per read
 HEADER_LIMIT = 1024 * 1024       # one GNU long name/link or PAX extended/global header
 HEADERS_PER_MEMBER = 4           # extended headers in front of one member
 HEADERS_TOTAL = 8 * 1024 * 1024  # extended headers in the whole archive
+GLOBAL_RECORDS = 64              # PAX global records (tarfile copies them into every member)
 MAX_MEMBERS = 16384
 NAME_LIMIT = 1024                # member names and link targets
 METADATA_LIMITS = {"bundle.json": layout.MAX_BUNDLE_SIZE,
@@ -514,8 +515,9 @@ class ThickArchive:
         try:
             self._scan()
             self._parse()
-        except (OSError, tarfile.TarError, EOFError, TypeError, zlib.error) as exc:
-            # TypeError: tarfile's stream reader fails so on a gzip header cut short (found by fuzzing).
+        except (OSError, tarfile.TarError, EOFError, TypeError, ValueError, zlib.error) as exc:
+            # TypeError: tarfile's stream reader failed so on a gzip header cut short (found by fuzzing);
+            # ValueError: tarfile's parser of GNU sparse maps fails so on a map cut short.
             raise ArchiveError("The archive %s cannot be read (%s)." % (self.path, exc)) from None
         return self
 
@@ -545,6 +547,10 @@ class ThickArchive:
         count = 0
         for member in tar:
             guard.member_read()
+            # tarfile copies the global PAX records into every later member: only a few are accepted.
+            if len(tar.pax_headers) > GLOBAL_RECORDS:
+                raise ArchiveError("The archive %s has a global PAX header of more than %d records; the archive is "
+                                   "refused." % (self.path, GLOBAL_RECORDS))
             count += 1
             if count > MAX_MEMBERS:
                 raise ArchiveError("The archive %s has more than %d members; the archive is refused."
