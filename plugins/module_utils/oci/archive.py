@@ -461,8 +461,8 @@ def _safe_name(member):
     """The member's normalised name, or ArchiveError when the member is unsafe."""
     name = member.name
     if len(name) > NAME_LIMIT or len(member.linkname or "") > NAME_LIMIT:
-        raise ArchiveError("The archive member %r... has a name or link target longer than %d characters; the archive "
-                           "is refused." % (name[:100], NAME_LIMIT))
+        raise ArchiveError("An archive member's name or link target is longer than %d characters (the name starts %r); "
+                           "the archive is refused." % (NAME_LIMIT, name[:100]))
     if "\x00" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise ArchiveError("The archive member %r has an absolute path; the archive is refused." % name)
     normal = posixpath.normpath(name)

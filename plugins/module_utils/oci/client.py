@@ -20,7 +20,9 @@ import threading
 import time
 from urllib.parse import urlencode, urljoin
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    BundleError,
     ContentDigestMismatch,
     RegistryAuthError,
     RegistryError,
@@ -58,9 +60,6 @@ def is_loopback(registry):
 def _json_object(response):
     """A registry's or token service's JSON answer as an object, {} when it is not one (no larger
     than a manifest, depth-bounded: bundle.parse_json)."""
-    from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
-    from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError
-
     try:
         body = parse_json(response.content, "The registry's answer", max_size=MAX_MANIFEST_SIZE)
     except BundleError:
