@@ -146,7 +146,7 @@ def get_driver(name, options):
         from ansible_collections.cnab.runtime.plugins.module_utils.drivers.docker import DockerDriver
 
         return DockerDriver(options or {})
-    if name in ("kubernetes", "k8s"):
+    if name == "kubernetes":
         from ansible_collections.cnab.runtime.plugins.module_utils.drivers.kubernetes import KubernetesDriver
 
         return KubernetesDriver(options or {})

@@ -1,0 +1,127 @@
+"""Cost of doing nothing, against baselines measured in the same run, for one ansible-core venv.
+
+(a) a playbook of --tasks no-op cnab_install tasks (an installed, unchanged installation) divided by a
+    playbook of as many ansible.builtin.ping tasks;                                   target <= 1.10
+(b) the ad-hoc no-op `ansible localhost -m cnab.runtime.cnab_install` divided by
+    `ansible localhost -m ping`;                                                      target <= 1.10
+(c) cnab_bundle: an unchanged re-push of examples/hello to the registry, net of `ansible -m ping`,
+    divided by its first push (to a new repository) net of ping;                      target <= 0.05
+
+Every round runs each command once, baseline and subject alternating, so that load from other
+processes weighs on all alike; the figures are medians over --runs rounds. The ansible-core under
+test is the venv given by --venv (its bin/ansible*, and its Python runs the modules), so that
+`make bench` can run it per ansible-core version.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HELLO = os.path.join(REPO, "examples", "hello")
+IMAGE = "cnab-examples/hello:0.1.0"
+
+
+def timed(command, env, expect):
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0 or expect not in done.stdout:
+        sys.exit("benchmark command failed or did not print %r: %s\n%s%s"
+                 % (expect, " ".join(command), done.stdout[-3000:], done.stderr[-3000:]))
+    return elapsed
+
+
+def playbook(path, name, task):
+    with open(path, "w") as out:
+        json.dump([{"name": name, "hosts": "localhost", "connection": "local", "gather_facts": False,
+                    "tasks": [dict(task, name="%s %d" % (name, n)) for n in range(ARGS.tasks)]}], out)
+    return path
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="cnab-bench-noop-")
+    try:
+        run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(work):
+    venv_bin = os.path.join(os.path.abspath(ARGS.venv), "bin")
+    collections = os.path.join(work, "collections")
+    # A copy of the collection as it is now: edits made while the benchmark runs do not leak into it.
+    tree = os.path.join(collections, "ansible_collections", "cnab", "runtime")
+    os.makedirs(tree)
+    for part in ("galaxy.yml", "meta", "plugins"):
+        copy = shutil.copytree if os.path.isdir(os.path.join(REPO, part)) else shutil.copy
+        copy(os.path.join(REPO, part), os.path.join(tree, part),
+             **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+    env = dict(os.environ, CNAB_HOME=os.path.join(work, "home"), ANSIBLE_COLLECTIONS_PATH=collections,
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_PYTHON_INTERPRETER=os.path.join(venv_bin, "python"), ANSIBLE_NOCOLOR="1",
+               PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("PYTHONPATH", None)
+    ansible, ansible_playbook = os.path.join(venv_bin, "ansible"), os.path.join(venv_bin, "ansible-playbook")
+    version = subprocess.run([os.path.join(venv_bin, "python"), "-c", "import ansible.release as r; print(r.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["bash", os.path.join(REPO, "examples", "build.sh"), HELLO, IMAGE], check=True, capture_output=True)
+
+    install_args = {"installation": "bench", "bundle": HELLO}
+    install = [ansible, "localhost", "-m", "cnab.runtime.cnab_install", "-a", json.dumps(install_args)]
+    timed(install, env, "CHANGED")  # the installation the no-ops find unchanged
+    ping = [ansible, "localhost", "-m", "ping"]
+    ping_book = [ansible_playbook, playbook(os.path.join(work, "ping.yml"), "ping", {"ansible.builtin.ping": {}})]
+    noop_book = [ansible_playbook, playbook(os.path.join(work, "noop.yml"), "noop",
+                                            {"cnab.runtime.cnab_install": install_args})]
+    prefix = "%s/cnab-bench-%s" % (ARGS.registry, uuid.uuid4().hex[:8])
+
+    def push(repository):
+        return [ansible, "localhost", "-m", "cnab.runtime.cnab_bundle", "-a",
+                json.dumps({"src": HELLO, "dest": "%s/%s:0.1.0" % (prefix, repository)})]
+
+    commands = {
+        "ping": (ping, "SUCCESS"),
+        "noop": (install, '"changed": false'),
+        "ping_playbook": (ping_book, "ok=%d " % ARGS.tasks),
+        "noop_playbook": (noop_book, "ok=%d " % ARGS.tasks),
+    }
+    for _name, (command, expect) in commands.items():  # warm-up: bytecode caches, the engine's image cache
+        timed(command, env, expect)
+    samples = {name: [] for name in list(commands) + ["first_push", "repush"]}
+    for index in range(ARGS.runs):
+        for name, (command, expect) in commands.items():
+            samples[name].append(timed(command, env, expect))
+        samples["first_push"].append(timed(push("hello-%d" % index), env, "CHANGED"))
+        samples["repush"].append(timed(push("hello-%d" % index), env, '"changed": false'))
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    ratios = {
+        "playbook": median["noop_playbook"] / median["ping_playbook"],
+        "adhoc": median["noop"] / median["ping"],
+        "repush": (median["repush"] - median["ping"]) / (median["first_push"] - median["ping"]),
+    }
+    print("ansible-core %s, %d tasks per playbook, medians of %d rounds (s): %s; load average %s"
+          % (version, ARGS.tasks, ARGS.runs, ", ".join("%s %.3f" % kv for kv in median.items()),
+             " ".join("%.1f" % n for n in os.getloadavg())))
+    print("(a) %d no-op cnab_install / %d ping, playbook: %.3f  (target <= 1.10)" % (ARGS.tasks, ARGS.tasks, ratios["playbook"]))
+    print("(b) no-op cnab_install / ping, ad hoc:        %.3f  (target <= 1.10)" % ratios["adhoc"])
+    print("(c) cnab_bundle re-push / first push, net of ping: %.3f  (target <= 0.05)" % ratios["repush"])
+    print(json.dumps({"ansible_core": version, "medians": median, "ratios": ratios}))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", default=os.path.dirname(os.path.dirname(sys.executable)),
+                        help="virtualenv holding the ansible-core under test (default: this Python's)")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--registry", default=os.environ.get("CNAB_BENCH_REGISTRY", "127.0.0.1:5100"))
+    ARGS = parser.parse_args()
+    main()
