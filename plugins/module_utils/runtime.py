@@ -14,7 +14,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
-from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, Cancelled, CnabError, DriverError
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import claim_summary, recorded_parameters, render_outputs
 from ansible_collections.cnab.runtime.plugins.module_utils.plan import Desired, decide, digest_decides
@@ -108,6 +107,8 @@ def execute(request, on_secrets=None):
         # Non-modifying actions run in check mode too, but leave no record behind.
         return _run_untracked(request, inputs.source, inputs.parameters, inputs.credentials, on_secrets,
                               name, installation.current_revision)
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers  # not on a no-op
+
     driver = drivers.get_driver(request.driver, request.driver_options)
     cancel = drivers.Cancellation()
     with cancel.installed():
@@ -226,6 +227,8 @@ def _settle_interrupted(store, installation, driver, request):
 
 
 def _operation(source, claim, action, inputs, cancel=None):
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers  # not on a no-op
+
     bundle = source.bundle
     env = {
         "CNAB_INSTALLATION_NAME": claim["installation"],
@@ -378,6 +381,8 @@ def _finish(store, installation, request, inputs, claim, outcome, response):
 def _run_untracked(request, source, parameters, credentials, on_secrets, name=None, revision=None):
     """Run an action that leaves no record: stateless actions (no installation, no lock,
     credentials optional), and non-modifying actions in check mode."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers  # not on a no-op
+
     bundle = source.bundle
     bundle.validate()
     info = bundle.action(request.action)

@@ -16,7 +16,6 @@ import json
 import os
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, load_bundle
-from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import ImageSource
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, CnabError, RegistryError
 
 FILE, ARCHIVE, REGISTRY = "file", "archive", "registry"
@@ -56,6 +55,8 @@ class BundleSource:
 
     def image_source(self, image):
         """Where the driver takes ``image`` (an invocationImages entry) from."""
+        from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import ImageSource
+
         original = image.get("image")
         if self.kind == ARCHIVE:
             recorded = self.invocation_image if original == (self.invocation_image or {}).get("image") else None
