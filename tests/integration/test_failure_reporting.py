@@ -44,3 +44,14 @@ def test_vvv_shows_the_cause_and_no_secret(ansible, tmp_path):
     assert "FileNotFoundError" in out  # and its cause
     assert canary not in out
     assert not os.path.exists(missing)
+
+
+def test_a_no_op_imports_no_sdk(ansible, tmp_path):
+    """What keeps a no-op as cheap as ping: it succeeds with every heavy SDK made unimportable."""
+    name = "nosdk-" + uuid.uuid4().hex[:6]
+    first, out = ansible.adhoc("cnab_install", {"installation": name, "bundle": HELLO})
+    assert first.get("changed") is True, out
+    ansible.env["PYTHONPATH"] = _shim(tmp_path, "docker", "requests", "oras", "jsonschema", "ulid", "kubernetes",
+                                      "azure", "cryptography", "nacl", "urllib3")
+    again, out = ansible.adhoc("cnab_install", {"installation": name, "bundle": HELLO})
+    assert again.get("changed") is False and again.get("failed") is not True, out

@@ -118,7 +118,7 @@ class RegistryClient:
         provider = require_library("oras.provider", "oras", "reaching an OCI registry", RegistryError)
 
         registry = provider.Registry(hostname=self.host, insecure=self.plain_http, tls_verify=self._verify,
-                                          auth_backend="basic")
+                                     auth_backend="basic")
         # Bundles move blobs in parallel: a connection pool per worker thread.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
         registry.session.mount("http://", adapter)
