@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 
-.PHONY: help setup docker azurite registries deploy test lint sanity bench clean
+.PHONY: help setup docker azurite registries deploy test lint sanity bench docs clean
 
 help:
 	@echo "make setup   Debian packages, .venv, collection installed in build/collections"
@@ -24,6 +24,8 @@ help:
 	@echo "make lint    ruff + ansible-lint + antsibull-changelog lint (fragments and changelog.yaml)"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
+	@echo "make docs    antsibull-docs lint + the docs site (modules, roles, lookup, the guides) built offline"
+	@echo "             with Sphinx -W -n into build/docs/build/html + headless-Chromium check of a module page"
 	@echo "make ee      build context of the AWX execution environment in build/ee (scripts/build-ee.sh)"
 	@echo "make fuzz    long-run fuzz tests (CNAB_FUZZ_EXAMPLES, default 10000 per property)"
 
@@ -53,6 +55,9 @@ lint: setup
 
 sanity: setup
 	scripts/sanity.sh
+
+docs: setup
+	scripts/docs.sh
 
 bench: setup docker registries
 	python benchmarks/install_overhead.py
