@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 
-.PHONY: help setup docker azurite registries deploy test lint sanity bench docs clean
+.PHONY: help setup docker azurite registries deploy test lint sanity bench docs galaxy-import clean
 
 help:
 	@echo "make setup   Debian packages, .venv, collection installed in build/collections"
@@ -22,6 +22,8 @@ help:
 	@echo "make deploy  setup + docker + ansible-playbook playbooks/deploy.yml"
 	@echo "make test    setup + docker + azurite + lint + sanity + pytest tests/unit tests/integration"
 	@echo "make lint    ruff + ansible-lint + antsibull-changelog lint (fragments and changelog.yaml)"
+	@echo "make galaxy-import  galaxy-importer (Galaxy's upload checks, ansible-lint inside) on the built"
+	@echo "             tarball, in its own venv build/tools/galaxy-importer; any warning fails"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
 	@echo "make docs    antsibull-docs lint + the docs site (modules, roles, lookup, the guides) built offline"
@@ -58,6 +60,9 @@ sanity: setup
 
 docs: setup
 	scripts/docs.sh
+
+galaxy-import: setup
+	scripts/galaxy-import.sh
 
 bench: setup docker registries
 	python benchmarks/install_overhead.py
