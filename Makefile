@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 
-.PHONY: help setup docker azurite registries deploy test lint sanity bench docs galaxy-import clean
+.PHONY: help setup docker azurite registries deploy test lint sanity bench docs galaxy-import matrix clean
 
 help:
 	@echo "make setup   Debian packages, .venv, collection installed in build/collections"
@@ -24,6 +24,8 @@ help:
 	@echo "make lint    ruff + ansible-lint + antsibull-changelog lint (fragments and changelog.yaml)"
 	@echo "make galaxy-import  galaxy-importer (Galaxy's upload checks, ansible-lint inside) on the built"
 	@echo "             tarball, in its own venv build/tools/galaxy-importer; any warning fails"
+	@echo "make matrix  on ansible-core 2.16, 2.17, 2.18, 2.19 (venvs in build/matrix/<version>): ansible-test"
+	@echo "             sanity, ansible-lint and an integration smoke (MATRIX_CORES=\"2.16 2.19\" for a subset)"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
 	@echo "make docs    antsibull-docs lint + the docs site (modules, roles, lookup, the guides) built offline"
@@ -63,6 +65,9 @@ docs: setup
 
 galaxy-import: setup
 	scripts/galaxy-import.sh
+
+matrix: setup docker registries
+	scripts/matrix.sh
 
 bench: setup docker registries
 	python benchmarks/install_overhead.py
