@@ -23,6 +23,23 @@ def listed_guides():
     return [entry for section in extra_docs["sections"] for entry in section["toctree"]]
 
 
+def to_rst(markdown, guide, guides, repository_url):
+    """The RST of one guide (GitHub-flavoured Markdown), links and headings rewritten by the Lua filter."""
+    rst = pypandoc.convert_text(
+        markdown,
+        "rst",
+        format="gfm",
+        extra_args=[
+            "--lua-filter", str(FILTER),
+            "--wrap=preserve",
+            "--metadata", f"guide={guide}",
+            "--metadata", f"guides={' '.join(guides)}",
+            "--metadata", f"repository_url={repository_url}",
+        ],
+    )
+    return f".. Generated from docs/{guide}.md by scripts/guides_to_rst.py: edit the Markdown guide.\n\n" + rst
+
+
 def main():
     guides = sorted(path.stem for path in DOCS.glob("*.md"))
     listed = listed_guides()
@@ -39,21 +56,8 @@ def main():
         if stale.stem not in guides:
             stale.unlink()
     for guide in guides:
-        rst = pypandoc.convert_file(
-            str(DOCS / f"{guide}.md"),
-            "rst",
-            format="gfm",
-            extra_args=[
-                "--lua-filter", str(FILTER),
-                "--wrap=preserve",
-                "--metadata", f"guide={guide}",
-                "--metadata", f"guides={' '.join(guides)}",
-                "--metadata", f"repository_url={repository_url}",
-            ],
-        )
-        header = f".. Generated from docs/{guide}.md by scripts/guides_to_rst.py: edit the Markdown guide.\n\n"
+        text = to_rst((DOCS / f"{guide}.md").read_text(encoding="utf-8"), guide, guides, repository_url)
         target = OUT / f"{guide}.rst"
-        text = header + rst
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
     print(f"guides_to_rst: {len(guides)} guides in {OUT.relative_to(ROOT)}")
