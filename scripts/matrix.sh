@@ -9,8 +9,10 @@
 # Two lanes run side by side on the started services: sanity for each version one after the other
 # (ansible-test shares its per-test venvs in ~/.ansible/test/venv between versions with equal pins, so
 # two sanity runs must not create them at once), and ansible-lint + smoke for each version (the smoke's
-# names are unique per test, its claim stores private). Logs: build/matrix/<version>/{sanity,smoke}.log.
+# names are unique per test, its claim stores private). Logs: <venv>/{sanity,smoke}.log.
 #   MATRIX_CORES="2.16 2.19" make matrix     a subset
+#   MATRIX_VENVS=<dir>                       where the venvs live (default build/matrix; .ci/run keeps them in
+#                                            ~/.cache so that CI's fresh clones reuse them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,7 +25,9 @@ smoke=(
 )
 start=$(date +%s)
 
-venv_for() { echo "$root/build/matrix/$1"; }
+venvs="${MATRIX_VENVS:-$root/build/matrix}"
+mkdir -p "$venvs"
+venv_for() { echo "$venvs/$1"; }
 
 # --- venvs, one after the other (pip) -----------------------------------------------------------------
 for core in "${cores[@]}"; do
@@ -42,7 +46,7 @@ done
 
 # --- the two lanes ----------------------------------------------------------------------------------------
 # Each step appends "<version> <step> <seconds> <ok|FAILED>" to build/matrix/results.
-results="$root/build/matrix/results"
+results="$venvs/results"
 : >"$results"
 step() {  # step <version> <name> <log> <command...>
   local core=$1 name=$2 log=$3 began status=ok
