@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make docs: lint the collection's docs and build its docs site offline into build/docs/build/html.
-#   1. antsibull-docs lint-collection-docs --plugin-docs (plugins, roles, extra docs and links.yml)
+#   1. every guide listed in docs/docsite/extra-docs.yml; antsibull-docs lint-collection-docs --plugin-docs (plugins, roles, extra docs and links.yml)
 #   2. the site laid out by `antsibull-docs sphinx-init --use-current` (regenerated each time, not committed)
 #      from the collection installed in build/collections by make setup (with the guides as extra docs)
 #   3. sphinx-build -W -n: any warning, and any reference that does not resolve, fails the build.
@@ -14,6 +14,7 @@ root=$(pwd)
 repository=$(python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["repository"].rstrip("/"))')
 site=build/docs
 
+python scripts/guides_to_rst.py --check  # every guide docs/*.md listed in docs/docsite/extra-docs.yml
 antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs .
 
 rm -rf "$site"
