@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check, in headless Chromium, that a module page of the built docs site renders its options table.
 
     python scripts/check_docs_page.py [MODULE]      (default cnab_install; make docs runs it)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the Markdown guides in docs/ as antsibull-docs extra docs (docs/docsite/rst/<guide>.rst).
 
 The guides are kept in Markdown only; these RST files are generated (git ignores them) by `make setup`
