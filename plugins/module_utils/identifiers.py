@@ -13,7 +13,8 @@ unchecked part.
   ``I``/``L`` (for 1) and ``O`` (for 0), which real stores hold (Porter's test home has
   ``01G1VJGY43HT3KZN82DS6DDPWI``); only ``U`` is not a Crockford symbol.
 - Output names: the bundle rule (letters, digits, ``.``, ``_``, ``-``, starting with a
-  letter or digit), at most 255 characters (one file name).
+  letter or digit), at most 200 characters: a file name (255 at most) with room for the
+  local store's temporary suffix.
 
 Both id and name rules rule out ``.``, ``..``, ``/``, absolute paths and NUL.
 """
@@ -25,7 +26,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionE
 INSTALLATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 RECORD_ID = re.compile(r"[0-7][0-9A-TV-Za-tv-z]{25}")
 OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-MAX_OUTPUT_NAME = 255
+MAX_OUTPUT_NAME = 200
 
 
 def is_installation_name(name):
@@ -62,6 +63,6 @@ def id_problem(value):
 def output_name_problem(name):
     """Why ``name`` is not an output name, or None when it is one."""
     if not is_output_name(name):
-        return ("output name %r is not letters, digits, '.', '_' and '-' starting with a letter or digit"
-                % (name if not isinstance(name, str) else name[:80],))
+        return ("output name %r is not at most %d letters, digits, '.', '_' and '-' starting with a letter or digit"
+                % (name if not isinstance(name, str) else name[:80], MAX_OUTPUT_NAME))
     return None

@@ -81,7 +81,9 @@ class MalformedRecord(ValueError):
     """A record read from a claim store that the runtime will not use; the message names it."""
 
     def __init__(self, label, problem):
-        ValueError.__init__(self, "%s is refused: %s" % (label, problem))
+        # A label may hold a name read from the store: no control character reaches the message.
+        printable = "".join(c if c.isprintable() else repr(c)[1:-1] for c in label[:200])
+        ValueError.__init__(self, "%s is refused: %s" % (printable, problem))
 
 
 def _too_deep(document, limit):
