@@ -558,9 +558,10 @@ class AzureBlobStore(ClaimStore):
         if properties.lease.state != "leased":
             return False, None
         try:
-            return True, json.loads(properties.metadata.get(_HOLDER) or "null")
+            holder = json.loads(properties.metadata.get(_HOLDER) or "null")
         except ValueError:
             return True, None
+        return True, holder if isinstance(holder, dict) else None
 
     def lock_holder(self, name):
         with self._errors("read the lock of installation %s" % name):
