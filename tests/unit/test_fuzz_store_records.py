@@ -47,7 +47,8 @@ CLAIM_FIELDS = [("id",), ("installation",), ("revision",), ("action",), ("bundle
                 ("created",), ("bundleReference",), ("custom", model.RUNTIME_KEY),
                 ("custom", model.RUNTIME_KEY, "relocationMapping"), ("custom", model.RUNTIME_KEY, "sensitiveParameters"),
                 ("custom", model.RUNTIME_KEY, "modifies"), ("bundle", "outputs"), ("bundle", "outputs", "message"),
-                ("bundle", "parameters"), ("bundle", "definitions"), ("bundle", "name"), ("parameters", "greeting")]
+                ("bundle", "parameters"), ("bundle", "definitions"), ("bundle", "definitions", "string"),
+                ("bundle", "definitions", "string", "type"), ("bundle", "name"), ("parameters", "greeting")]
 RESULT_FIELDS = [("id",), ("claimId",), ("status",), ("outputs",), ("outputs", "message"), ("message",), ("created",)]
 DEEP = b"[" * 100000 + b"]" * 100000
 
@@ -80,7 +81,7 @@ def attacks(draw):
     chosen = []
     for unused in range(draw(st.integers(1, 3))):
         how = draw(st.sampled_from(["claim-field", "result-field", "record-bytes", "rename", "output-name",
-                                    "sensitive", "link"]))
+                                    "output-content", "sensitive", "link"]))
         if how == "claim-field":
             chosen.append((how, draw(st.sampled_from(CLAIM_FIELDS)), draw(hostile_values)))
         elif how == "result-field":
@@ -96,6 +97,9 @@ def attacks(draw):
         elif how == "output-name":
             chosen.append((how, draw(st.sampled_from(["outputs", "sensitive"])),
                            draw(st.sampled_from(["..x", "-x", ".hidden", "a b", "message", "x" * 200, "x" * 201, "é"]))))
+        elif how == "output-content":
+            chosen.append((how, draw(st.sampled_from(["object", "integer", ["string", "null"], "string"])),
+                           draw(st.one_of(st.binary(max_size=32), st.just(DEEP)))))
         elif how == "sensitive":
             chosen.append((how, draw(json_values)))
         else:
@@ -126,6 +130,11 @@ def _apply(root, canary, claim, results, attack):
         directory = os.path.join(home, attack[1], results[1]["id"])
         os.makedirs(directory, exist_ok=True)
         _write(os.path.join(directory, attack[2]), b"planted output")
+    elif how == "output-content":  # the output read as JSON (its definition's type) holds anything
+        document = json.loads(json.dumps(claim))
+        document["bundle"]["definitions"]["string"]["type"] = attack[1]
+        _write(os.path.join(home, "claims", claim["id"] + ".json"), json.dumps(document).encode())
+        _write(os.path.join(home, "outputs", results[1]["id"], "message"), attack[2])
     elif how == "sensitive":
         _write(os.path.join(home, "sensitive", claim["id"] + ".parameters.json"), json.dumps(attack[1]).encode())
     else:

@@ -133,6 +133,11 @@ def _bundle_problem(bundle):
         for entry, value in (bundle.get(key) or {}).items():
             if not isinstance(value, dict):
                 return "its bundle's %s entry %r is not a JSON object" % (key, entry[:80])
+    for entry, definition in (bundle.get("definitions") or {}).items():
+        declared = definition.get("type") if isinstance(definition, dict) else None
+        if declared is not None and not (isinstance(declared, str) or (
+                isinstance(declared, list) and all(isinstance(t, str) for t in declared))):
+            return "its bundle's definition %r has a type that is neither a string nor a list of strings" % entry[:80]
     images = bundle.get("invocationImages")
     if images is not None and not (isinstance(images, list) and all(isinstance(i, dict) for i in images)):
         return "its bundle's invocationImages is not a list of JSON objects"
