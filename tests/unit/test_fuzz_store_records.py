@@ -1,6 +1,7 @@
 """Fuzz what the claim stores read: claims, results, sensitive parameters, output files, ids.
 
-Each example records a valid installation in a local store, then attacks the stored files: a
+Each example records a valid installation in a local store (or, in a second property, in the
+kubernetes store against the in-repository API emulator), then attacks the stored files: a
 field of a claim or result replaced by a hostile id (paths, absolute paths, NUL, near-ULIDs) or
 by any JSON value, a record's bytes replaced (invalid JSON, deep nesting), a record under
 another file name, an output file with a hostile name, a file or directory replaced by a link
@@ -10,9 +11,14 @@ one sentence; never another exception, and nothing is written outside the destin
 (nothing at all when the copy is refused), while the canary stays as it was.
 """
 
+import atexit
+import base64
 import hashlib
 import json
 import os
+import sys
+import tempfile
+import uuid
 
 import pytest
 from fuzzing import EXAMPLES, LONG_RUN, RUN, fuzz_settings
@@ -22,6 +28,7 @@ from hypothesis import strategies as st
 from ansible_collections.cnab.runtime.plugins.module_utils import identifiers, lookup, transfer
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.kubernetes import KubernetesStore, index_name, record_name
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
 
@@ -53,9 +60,9 @@ RESULT_FIELDS = [("id",), ("claimId",), ("status",), ("outputs",), ("outputs", "
 DEEP = b"[" * 100000 + b"]" * 100000
 
 
-def _record(root):
+def _record(root_or_store):
     """A valid installation ``app``: (claim, results), with plain and sensitive outputs."""
-    store = LocalStore(root)
+    store = root_or_store if not isinstance(root_or_store, str) else LocalStore(root_or_store)
     claim = model.new_claim("app", "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(),
                             {"modifies": True, "sensitiveParameters": ["password"], "relocationMapping": {}})
     store.write_claim(claim, {"password": "pw"})
@@ -242,9 +249,141 @@ def test_any_json_value_as_a_record_is_read_or_refused(document, kind):
         _clean(exc)
 
 
+# ---- the kubernetes store: the index Secret and the record Secrets ------------------------------
+
+_EMULATOR = {}
+
+
+def _cluster():
+    """The in-repository API emulator (started once) and a kubeconfig for it."""
+    if not _EMULATOR:
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        if repo not in sys.path:
+            sys.path.append(repo)
+        from tests.k8s_emulator import Emulator
+
+        server = Emulator(port=0, token="fuzz-token")
+        url = server.start()
+        atexit.register(server.stop)
+        handle, path = tempfile.mkstemp(prefix="cnab-fuzz-kubeconfig-")
+        with os.fdopen(handle, "w") as config:
+            config.write("apiVersion: v1\nkind: Config\nclusters:\n- name: e\n  cluster: {server: '%s'}\nusers:\n"
+                         "- name: u\n  user: {token: fuzz-token}\ncontexts:\n- name: e\n  context: {cluster: e, user: u}\n"
+                         "current-context: e\n" % url)
+        atexit.register(os.unlink, path)
+        _EMULATOR.update(server=server, kubeconfig=path)
+    return _EMULATOR["server"].cluster, _EMULATOR["kubeconfig"]
+
+
+@st.composite
+def secret_attacks(draw):
+    chosen = []
+    for unused in range(draw(st.integers(1, 3))):
+        how = draw(st.sampled_from(["index", "index-ids", "claim-field", "result-field", "record-bytes",
+                                    "parameters", "output-key"]))
+        if how == "index":
+            chosen.append((how, draw(json_values)))
+        elif how == "index-ids":
+            chosen.append((how, draw(st.sampled_from(["claims", "results"])),
+                           draw(st.lists(hostile_values, min_size=1, max_size=3))))
+        elif how == "claim-field":
+            chosen.append((how, draw(st.sampled_from(CLAIM_FIELDS)), draw(hostile_values)))
+        elif how == "result-field":
+            chosen.append((how, draw(st.sampled_from(RESULT_FIELDS)), draw(hostile_values), draw(st.integers(0, 1))))
+        elif how == "record-bytes":
+            chosen.append((how, draw(st.sampled_from(["claim", "result"])),
+                           draw(st.one_of(st.binary(max_size=64), st.just(DEEP), st.just(b"[1]")))))
+        elif how == "parameters":
+            chosen.append((how, draw(json_values)))
+        else:
+            chosen.append((how, draw(st.sampled_from(["..x", "-x", ".hidden", "x" * 201, "_"]))))
+    return chosen
+
+
+def _replace_secret(cluster, namespace, name, data):
+    from tests.k8s_emulator.cluster import SECRETS
+
+    secret = cluster.get(SECRETS, namespace, name)
+    secret["data"] = {k: base64.b64encode(v).decode("ascii") for k, v in data.items()}
+    for field in ("uid", "resourceVersion", "creationTimestamp"):
+        secret["metadata"].pop(field, None)
+    cluster.delete(SECRETS, namespace, name)  # records are immutable: deleted and created again
+    cluster.create(SECRETS, namespace, secret)
+
+
+def _apply_to_secrets(cluster, namespace, claim, results, attack):
+    how = attack[0]
+    if how == "index":
+        _replace_secret(cluster, namespace, index_name("app"), {"index.json": json.dumps(attack[1]).encode()})
+    elif how == "index-ids":
+        entries = {"claims": [claim["id"]], "results": [r["id"] for r in results]}
+        entries[attack[1]] = entries[attack[1]] + attack[2]
+        _replace_secret(cluster, namespace, index_name("app"), {"index.json": json.dumps(entries).encode()})
+    elif how in ("claim-field", "result-field"):
+        record = claim if how == "claim-field" else results[attack[3]]
+        document = json.loads(json.dumps(record))
+        _set(document, attack[1], attack[2])
+        kind = how.split("-")[0]
+        _replace_secret(cluster, namespace, record_name(kind, record["id"]),
+                        {kind + ".json": json.dumps(document).encode()})
+    elif how == "record-bytes":
+        record = claim if attack[1] == "claim" else results[1]
+        _replace_secret(cluster, namespace, record_name(attack[1], record["id"]), {attack[1] + ".json": attack[2]})
+    elif how == "parameters":
+        _replace_secret(cluster, namespace, record_name("parameters", claim["id"]),
+                        {"parameters.json": json.dumps(attack[1]).encode()})
+    else:
+        _replace_secret(cluster, namespace, record_name("outputs", results[1]["id"]),
+                        {"message": b"hello", attack[1]: b"planted"})
+
+
+def check_kubernetes_store(sandbox, chosen):
+    from tests.k8s_emulator import ApiError
+
+    cluster, kubeconfig = _cluster()
+    namespace = "f" + uuid.uuid4().hex[:12]
+    cluster.create_namespace(namespace)
+    source = KubernetesStore({"kubeconfig": kubeconfig, "namespace": namespace})
+    claim, results = _record(source)
+    for attack in chosen:
+        try:
+            _apply_to_secrets(cluster, namespace, claim, results, attack)
+        except ApiError:
+            pass  # the API server itself refuses such a Secret
+    destination_root = os.path.join(sandbox, "deep", "deeper", "destination")
+    os.makedirs(os.path.dirname(destination_root))
+    before = snapshot(sandbox)
+    RUN["kubernetes store records"] += 1
+    source = KubernetesStore({"kubeconfig": kubeconfig, "namespace": namespace})  # nothing cached
+    try:
+        json.dumps(lookup.describe_installation(source, "app", history=True))
+    except CnabError as exc:
+        _clean(exc)
+    try:
+        copied = transfer.copy_installations(source, LocalStore(destination_root), ["app"], 5)
+    except CnabError as exc:
+        _clean(exc)
+        assert not os.path.exists(destination_root) or snapshot(destination_root) == {}, "a refused copy wrote"
+        copied = None
+    after = snapshot(sandbox)
+    assert {p: d for p, d in after.items() if p != destination_root and not p.startswith(destination_root + os.sep)} \
+        == before
+    if copied:
+        RUN["kubernetes store records copied"] += 1
+        assert all(c["installation"] == "app" for c in LocalStore(destination_root).installation("app").claims)
+
+
+@fuzz_settings(examples=max(EXAMPLES // 3, 20))
+@given(chosen=secret_attacks())
+def test_hostile_kubernetes_records_are_read_or_refused_and_nothing_is_written(tmp_path_factory, chosen):
+    check_kubernetes_store(str(tmp_path_factory.mktemp("kstore")), chosen)
+
+
 def test_the_unattacked_store_reads_and_copies(tmp_path):
-    check_store(str(tmp_path), [])
+    check_store(str(tmp_path / "local"), [])
     assert RUN["store records copied"] >= 1
+    check_kubernetes_store(str(tmp_path / "kubernetes"), [])
+    assert RUN["kubernetes store records copied"] >= 1
 
 
 @pytest.mark.skipif(not LONG_RUN, reason="the long run (make fuzz) checks how many stores it generated")
