@@ -51,18 +51,24 @@ def check_installation_name(name):
     return name
 
 
+def shown(value):
+    """A value read from outside, for a message: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def id_problem(value):
     """Why ``value`` is not a claim or result id, or None when it is one."""
     if not isinstance(value, str):
         return "its id is not a string"
     if not is_record_id(value):
-        return "its id %r is not a ULID" % (value[:80],)
+        return "its id %s is not a ULID" % shown(value)
     return None
 
 
 def output_name_problem(name):
     """Why ``name`` is not an output name, or None when it is one."""
     if not is_output_name(name):
-        return ("output name %r is not at most %d letters, digits, '.', '_' and '-' starting with a letter or digit"
-                % (name if not isinstance(name, str) else name[:80], MAX_OUTPUT_NAME))
+        return ("output name %s is not at most %d letters, digits, '.', '_' and '-' starting with a letter or digit"
+                % (shown(name), MAX_OUTPUT_NAME))
     return None

@@ -132,12 +132,13 @@ def _bundle_problem(bundle):
     for key in _BUNDLE_OBJECT_MAPS:
         for entry, value in (bundle.get(key) or {}).items():
             if not isinstance(value, dict):
-                return "its bundle's %s entry %r is not a JSON object" % (key, entry[:80])
+                return "its bundle's %s entry %s is not a JSON object" % (key, identifiers.shown(entry))
     for entry, definition in (bundle.get("definitions") or {}).items():
         declared = definition.get("type") if isinstance(definition, dict) else None
         if declared is not None and not (isinstance(declared, str) or (
                 isinstance(declared, list) and all(isinstance(t, str) for t in declared))):
-            return "its bundle's definition %r has a type that is neither a string nor a list of strings" % entry[:80]
+            return ("its bundle's definition %s has a type that is neither a string nor a list of strings"
+                    % identifiers.shown(entry))
     images = bundle.get("invocationImages")
     if images is not None and not (isinstance(images, list) and all(isinstance(i, dict) for i in images)):
         return "its bundle's invocationImages is not a list of JSON objects"
@@ -173,9 +174,8 @@ def claim_problem(claim, installation):
     if problem:
         return problem
     if claim.get("installation") != installation:
-        return "it names installation %r, not %r, the installation it is stored under" % (
-            claim.get("installation") if not isinstance(claim.get("installation"), str)
-            else claim["installation"][:80], installation)
+        return "it names installation %s, not %r, the installation it is stored under" % (
+            identifiers.shown(claim.get("installation")), installation)
     problem = (_type_problem(claim, "action", str, required=True) or _type_problem(claim, "revision", str, required=True)
                or _bundle_problem(claim.get("bundle")) or _type_problem(claim, "parameters", dict)
                or _runtime_problem(claim))
@@ -256,17 +256,19 @@ def normal_status(status):
     return _ALIASES.get(status, status)
 
 
+def _id_of(record):
+    return record.get("id") if isinstance(record, dict) else None
+
+
 class Installation:
     """One installation's history: claims in ULID order, each with its results."""
 
     def __init__(self, name, claims, results):
         """``claims`` and ``results`` are records as checked by ``read_claim`` and ``read_result``."""
         for claim in claims:
-            read_claim(claim, name, "claim %r of installation %s" % (str((claim or {}).get("id"))[:80], name)
-                       if isinstance(claim, dict) else "a claim of installation %s" % name)
+            read_claim(claim, name, "claim %s of installation %s" % (identifiers.shown(_id_of(claim)), name))
         for result in results:
-            read_result(result, "result %r of installation %s" % (str((result or {}).get("id"))[:80], name)
-                        if isinstance(result, dict) else "a result of installation %s" % name)
+            read_result(result, "result %s of installation %s" % (identifiers.shown(_id_of(result)), name))
         self.name = name
         self.claims = sorted(claims, key=lambda c: c["id"])
         self.results = {}
