@@ -10,12 +10,13 @@ import socket
 import threading
 import time
 
+from ansible_collections.cnab.runtime.plugins.module_utils import identifiers
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
-# The installation-name rule lives with the other identifier rules; the stores use it from here.
-from ansible_collections.cnab.runtime.plugins.module_utils.identifiers import (  # noqa: F401
-    check_installation_name,
-    is_installation_name,
-)
+
+# The installation-name rule lives with the other identifier rules (identifiers.py); the stores
+# and their callers use it from here.
+is_installation_name = identifiers.is_installation_name
+check_installation_name = identifiers.check_installation_name
 
 
 def lock_holder_identity():

@@ -111,7 +111,7 @@ def _path(store, *parts):
 
 
 def test_a_symlinked_record_directory_is_refused(recorded, tmp_path):
-    store, unused, unused = recorded
+    store = recorded[0]
     os.rename(_path(store, "claims"), str(tmp_path / "claims"))
     os.symlink(str(tmp_path / "claims"), _path(store, "claims"))
     with pytest.raises(ClaimStoreError, match="installations/app/claims is a symbolic link"):
