@@ -54,7 +54,7 @@ def check_installation_name(name):
 def shown(value):
     """A value read from outside, for a message: its repr, cut short."""
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 80 else text[:75] + "[...]"  # no ". ": the message stays one sentence
 
 
 def id_problem(value):
