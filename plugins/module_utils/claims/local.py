@@ -303,7 +303,7 @@ class LocalStore(ClaimStore):
 
     def _write_sensitive(self, installation, below, file_name, data):
         with _directory(self.root, self._parts(installation), create=True) as fd:
-            _open_dir_at(fd, "sensitive", "sensitive", True, 0o700)  # 0700 even when nothing is below it
+            os.close(_open_dir_at(fd, "sensitive", "sensitive", True, 0o700))  # 0700 even when nothing is below it
         with _directory(self.root, self._parts(installation, "sensitive", *below), create=True, mode=0o700) as fd:
             _write_at(fd, file_name, data, mode=0o600)
 
