@@ -88,7 +88,7 @@ class LookupModule(LookupBase):
                 installation = store.installation(name)
                 if not installation.exists:
                     raise AnsibleLookupError("installation %s is not in the claim store." % name)
-                current = installation.last_successful_modifying or installation.last_modifying
+                current = lookup.current_claim(installation)
                 outputs = lookup.render_outputs(Bundle(current["bundle"]), lookup.latest_outputs(store, installation),
                                                 self.get_option("reveal_sensitive"))
                 if wanted is None:
