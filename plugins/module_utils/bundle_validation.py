@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 
-from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas
+from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas, identifiers
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     BUILTIN_ACTIONS,
     OUTPUTS_DIR,
@@ -39,7 +39,7 @@ MAX_DEPTH = 100
 MAX_SAFE_INTEGER = 2 ** 53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Output names become file names in the claim store (outputs/<resultId>/<name>); this also rules out "." and "..".
-OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+OUTPUT_NAME = identifiers.OUTPUT_NAME
 
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TYPE_NAMES = {

@@ -2,9 +2,14 @@
 
 Records are immutable and identified by ULIDs, so a copy only adds what the
 destination lacks: running it again copies nothing, and it never overwrites.
+
+The source may be another tool's store or one edited by hand: everything copied is read
+(and checked, by the source store's reader) before the first write, so a record the
+runtime refuses leaves the destination as it was.
 """
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import is_sensitive_output, recorded_sensitive_outputs
 
 
@@ -12,8 +17,9 @@ def plan_copy(source, destination, names):
     """{installation: (claims to copy, results to copy)} for what ``destination`` lacks."""
     missing = {}
     for name in names:
-        have = destination.installation(name)
         want = source.installation(name)
+        _check_results_name_claims(want)
+        have = destination.installation(name)
         have_claims = {c["id"] for c in have.claims}
         have_results = {r["id"] for results in have.results.values() for r in results}
         claims = [c for c in want.claims if c["id"] not in have_claims]
@@ -24,21 +30,46 @@ def plan_copy(source, destination, names):
     return missing
 
 
+def _check_results_name_claims(installation):
+    claim_ids = {c["id"] for c in installation.claims}
+    for claim_id, results in sorted(installation.results.items()):
+        if claim_id not in claim_ids:
+            raise ClaimStoreError(
+                "installation %s cannot be copied: its result %s belongs to claim %s, which the source store does "
+                "not hold." % (installation.name, results[0]["id"], claim_id)
+            )
+
+
+def _read_everything(source, name, claims, results):
+    """What the copy writes, read and checked in full: [(claim, sensitive)], [(result, values, sensitive)]."""
+    by_claim = {c["id"]: c for c in source.installation(name).claims}
+    claim_writes = [(claim, source.sensitive_parameters(name, claim["id"])) for claim in claims]
+    result_writes = []
+    for result in results:
+        claim = by_claim.get(result["claimId"])
+        if claim is None:  # the claim went away since the plan was made
+            raise ClaimStoreError("installation %s cannot be copied: its result %s belongs to claim %s, which the "
+                                  "source store no longer holds." % (name, result["id"], result["claimId"]))
+        bundle = Bundle(claim["bundle"])
+        values = source.output_values(name, result["id"]) if result.get("outputs") else {}
+        marked = recorded_sensitive_outputs(result)  # outputs found holding a secret stay sensitive
+        result_writes.append((result, values, {n for n in values if is_sensitive_output(bundle, n, marked)}))
+    return claim_writes, result_writes
+
+
 def copy_installations(source, destination, names, lock_timeout, check_mode=False):
     """Copy what ``destination`` lacks; returns {installation: [claim and result ids copied]}."""
-    copied = {}
-    for name, (claims, results) in plan_copy(source, destination, names).items():
-        copied[name] = [c["id"] for c in claims] + [r["id"] for r in results]
-        if check_mode:
-            continue
+    planned = plan_copy(source, destination, names)
+    copied = {name: [c["id"] for c in claims] + [r["id"] for r in results]
+              for name, (claims, results) in planned.items()}
+    if check_mode:
+        return copied
+    # Every installation is read whole before the first write: a refused record anywhere writes nothing.
+    writes = {name: _read_everything(source, name, claims, results) for name, (claims, results) in planned.items()}
+    for name, (claim_writes, result_writes) in writes.items():
         with destination.lock(name, lock_timeout):
-            by_claim = {c["id"]: c for c in source.installation(name).claims}
-            for claim in claims:
-                destination.write_claim(claim, source.sensitive_parameters(name, claim["id"]))
-            for result in results:
-                bundle = Bundle(by_claim[result["claimId"]]["bundle"])
-                values = source.output_values(name, result["id"]) if result.get("outputs") else {}
-                marked = recorded_sensitive_outputs(result)
-                sensitive = {n for n in values if is_sensitive_output(bundle, n, marked)}
+            for claim, sensitive in claim_writes:
+                destination.write_claim(claim, sensitive)  # its installation is ``name``: the reader checked it
+            for result, values, sensitive in result_writes:
                 destination.write_result(name, result, values, sensitive)
     return copied

@@ -365,7 +365,7 @@ def output_value(bundle, name, content):
     if types and "string" not in types:
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to decode: kept as text
             return text
     return text
 
