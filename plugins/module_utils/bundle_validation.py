@@ -395,7 +395,7 @@ def _read_parameter_sources(value):
     return parsed
 
 
-def parameter_sources(bundle):
+def parameter_sources(bundle, validate=True):
     """The parameter sources (io.cnab.parameter-sources) of ``bundle``, a Bundle or its document.
 
     Returns ``{parameter name: (ParameterSource, ...)}``, each tuple in the bundle's priority order
@@ -403,25 +403,29 @@ def parameter_sources(bundle):
     checked against the extension's schema first (BundleValidationError, one sentence). Entries for
     parameters the bundle does not declare are left out: validation refuses them when the bundle
     requires the extension, and otherwise they can never apply. Sources of kind
-    "dependencies.output" are returned as parsed; validation refuses a bundle that has one for as
-    long as cnab.runtime runs no dependencies.
+    "dependencies.output" are returned as parsed (``dependency`` names the alias).
+    ``validate=False`` skips the schema check (and the jsonschema import) for the runtime's
+    decision path, where a malformed value raises AttributeError/TypeError/KeyError and the
+    caller lets validation say what is wrong.
     """
     doc = _document(bundle)
     extension = KNOWN_EXTENSIONS[PARAMETER_SOURCES]
     value = extension.value(doc)
     if value is _ABSENT:
         return {}
-    _check_extension_value(extension, value)
+    if validate:
+        _check_extension_value(extension, value)
     parameters = doc.get("parameters") or {}
     return {name: sources for name, sources in _read_parameter_sources(value).items() if name in parameters}
 
 
 def supports_file_parameters(bundle):
-    """True when ``bundle`` requires sh.porter.file-parameters, or was built by Porter (custom
-    "sh.porter"), which has always treated such parameters as files."""
+    """True when ``bundle`` requires or configures sh.porter.file-parameters, or was built by Porter
+    (custom "sh.porter"), which has always treated such parameters as files (Porter's rule)."""
     doc = _document(bundle)
     custom = doc.get("custom")
-    return FILE_PARAMETERS in _required(doc) or (isinstance(custom, dict) and "sh.porter" in custom)
+    return FILE_PARAMETERS in _required(doc) or (isinstance(custom, dict) and (
+        "sh.porter" in custom or FILE_PARAMETERS in custom))
 
 
 def is_file_parameter(bundle, name):
