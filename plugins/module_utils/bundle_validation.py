@@ -20,7 +20,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 )
 
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
-SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources"))
+SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources", "io.cnab.dependencies"))
 
 # Files the runtime injects or the image must provide, and the directories holding them:
 # a destination there would clobber them.
@@ -532,15 +532,20 @@ def _check_sequence(value):
 
 
 def _refuse_dependency_outputs(doc):
-    # Parsed and validated above; refused until cnab.runtime runs dependencies.
+    # A dependencies.output source must read a dependency the runtime runs: one of io.cnab.dependencies.
     value = KNOWN_EXTENSIONS[PARAMETER_SOURCES].value(doc)
     if value is _ABSENT or (PARAMETER_SOURCES not in _required(doc) and PARAMETER_SOURCES not in SUPPORTED_EXTENSIONS):
         return
+    declared = KNOWN_EXTENSIONS[DEPENDENCIES].value(doc) if DEPENDENCIES in SUPPORTED_EXTENSIONS else _ABSENT
+    aliases = set(declared["requires"]) if isinstance(declared, dict) and isinstance(declared.get("requires"), dict) \
+        else set()
     needing = [name for name, sources in _read_parameter_sources(value).items()
-               if any(source.kind == SOURCE_DEPENDENCY_OUTPUT for source in sources)]
+               if any(source.kind == SOURCE_DEPENDENCY_OUTPUT and source.dependency not in aliases
+                      for source in sources)]
     if needing:
         plural = "s" if len(needing) > 1 else ""
         raise UnsupportedExtensionError(
-            f"bundle {_show(doc['name'])} takes parameter{plural} {_quoted_list(needing)} from the outputs of its"
-            " dependencies (parameter source dependencies.output), and cnab.runtime does not support dependencies yet."
+            f"bundle {_show(doc['name'])} takes parameter{plural} {_quoted_list(needing)} from the outputs of"
+            f" dependencies that its {_show(DEPENDENCIES)} extension does not declare (parameter source"
+            " dependencies.output), and cnab.runtime runs no other dependencies."
         )

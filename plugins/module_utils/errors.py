@@ -91,3 +91,7 @@ class SignatureError(BundleError):
 
 class SigningKeyError(SignatureError):
     """A signing or verification key cannot be read, decrypted, used or written."""
+
+
+class DependencyError(BundleError):
+    """A dependency of a bundle (io.cnab.dependencies) cannot be resolved, or its run failed."""

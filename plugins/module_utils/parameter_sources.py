@@ -69,6 +69,23 @@ def resolve(bundle, installation, action, read_outputs, skip=()):
     result id)`` is the claim store's ``output_values``; each result is read at most once."""
     wanted = {name: output for name, output in output_sources(bundle).items()
               if name not in skip and applies_to(bundle.parameters[name], action)}
+    return _resolve_wanted(bundle, installation, wanted, read_outputs, bundle.is_sensitive_output)
+
+
+def resolve_dependency(bundle, alias, installation, read_outputs, skip=()):
+    """The same for the ``dependencies.output`` sources of ``bundle`` that read dependency ``alias``,
+    whose installation is ``installation`` (its latest successful modifying output)."""
+    wanted = {name: output for name, (dependency, output) in dependency_sources(bundle).items()
+              if dependency == alias and name not in skip}
+    current = installation.last_successful_modifying if installation is not None else None
+    if current is None:
+        return {}
+    from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
+
+    return _resolve_wanted(bundle, installation, wanted, read_outputs, Bundle(current["bundle"]).is_sensitive_output)
+
+
+def _resolve_wanted(bundle, installation, wanted, read_outputs, sensitive_output):
     if not wanted or installation is None:
         return {}
     found = {}  # output name -> (result id, bytes)
@@ -91,6 +108,6 @@ def resolve(bundle, installation, action, read_outputs, skip=()):
     for name, output in sorted(wanted.items()):
         if output in found:
             result_id, content = found[output]
-            sensitive = bundle.is_sensitive_output(output) or bundle.is_sensitive_parameter(name)
+            sensitive = sensitive_output(output) or bundle.is_sensitive_parameter(name)
             resolved[name] = SourcedValue(v.parameter_from_output(bundle, name, content), output, result_id, sensitive)
     return resolved
