@@ -11,6 +11,7 @@ import dependencies as graph
 import pytest
 import registries as registry_fixtures
 from install_sources import OPEN_REGISTRY, unique
+from support import module_pids
 
 registries = registry_fixtures.registries  # the fixture that starts the shared registries, re-exported
 
@@ -170,15 +171,17 @@ def test_a_graph_killed_in_the_middle_is_finished_by_the_next_run(ansible, local
     root, mysql = local_graph
     args = {"installation": "killed", "bundle": root, "parameters": {"sleep": "60"},
             "dependencies": {"mysql": {"bundle": mysql}}}
-    process = ansible.adhoc_process("cnab_install", args, start_new_session=True)
+    process = ansible.adhoc_process("cnab_install", args)
     deadline = time.time() + 120
     while not graph.claims(ansible.home, "killed") and time.time() < deadline:
         time.sleep(0.2)  # the dependency ran; the root's claim is recorded, its container running
     assert graph.claims(ansible.home, "killed"), "the root never started"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.communicate()
+    time.sleep(1)  # the root's container started (its running result follows its claim at once)
+    for pid in module_pids(process):
+        os.kill(pid, signal.SIGKILL)
+    process.communicate(timeout=60)
     args["parameters"] = {"sleep": "0"}
-    result, output = ansible.adhoc("cnab_install", args)
+    result, output = ansible.adhoc("cnab_install", dict(args, lock_timeout=60))
     assert not result.get("failed"), output
     assert [(p["installation"], p["operation"]) for p in result["plan"]] == [("killed-mysql", "none"),
                                                                             ("killed", "install")]
