@@ -109,6 +109,7 @@ class _Inputs:
         self.credentials_fp = v.fingerprint(key, credentials) if bundle else None
         self.masker = v.Masker(list(credentials.values()))
         self.extra_files = {}  # container path -> content: the dependencies' bundle.json files
+        self.secret_parameters = set()  # names whose value came from a dependency's sensitive output
         if bundle:
             self.add_secrets(v.split_sensitive(bundle, parameters)[1])
 
@@ -253,6 +254,7 @@ def _resolve(store, installation, request, on_secrets):
         raise BundleError("bundle.json is malformed: %s." % exc) from exc
     inputs = _Inputs(source, resolved, credentials, key)
     inputs.add_secrets({n: s.value for n, s in fed.items() if s.sensitive})
+    inputs.secret_parameters = {n for n, s in fed.items() if s.sensitive}
     for alias, (_name, document) in sorted((request.wiring or {}).items()):
         if document is not None:
             inputs.extra_files["/cnab/app/dependencies/%s/bundle.json" % alias] = canonical_json(document)
@@ -349,6 +351,8 @@ class _Prepared:
         self.info = bundle.action(action)
         revision = model.new_ulid() if self.info.modifies else installation.current_revision
         public, self.sensitive = v.split_sensitive(bundle, inputs.parameters)
+        for name in inputs.secret_parameters & set(public):  # a dependency's secret output stays a secret
+            self.sensitive[name] = public.pop(name)
         custom = {
             "bundleDigest": bundle.digest,
             "parametersFingerprint": inputs.parameters_fp,

@@ -130,16 +130,19 @@ PLAYBOOK = """
           - only_dependency.plan | map(attribute='operation') | list == ['upgrade', 'none']
           - both.plan | map(attribute='operation') | list == ['upgrade', 'upgrade']
           - both.outputs.received == 'db-blog-mysql-1.1.0-large'
+          - both.diff.before.dependencies.mysql.parameters.size == 'small'
+          - both.diff.after.dependencies.mysql.parameters.size == 'large'
+          - both.diff.after.parameters['mysql-connstr'] == 'db-blog-mysql-1.1.0-large'
           - planned is changed
           - planned.plan | map(attribute='operation') | list == ['uninstall', 'uninstall']
 """
 
 
-def test_a_playbook_upgrades_only_what_changed(ansible, local_graph, tmp_path):
+def test_a_playbook_upgrades_only_what_changed_and_diffs_each_installation(ansible, local_graph, tmp_path):
     root, mysql = local_graph
     playbook = tmp_path / "graph.yml"
     playbook.write_text(PLAYBOOK)
-    run = ansible.playbook(str(playbook), extra_vars={"root": root, "mysql": mysql})
+    run = ansible.playbook(str(playbook), "--diff", extra_vars={"root": root, "mysql": mysql})
     assert run.returncode == 0, run.stdout + run.stderr
     assert [c["action"] for c in graph.claims(ansible.home, "blog-mysql")] == ["install", "upgrade", "upgrade"]
     assert [c["action"] for c in graph.claims(ansible.home, "blog")] == ["install", "upgrade"]
@@ -187,3 +190,36 @@ def test_a_graph_killed_in_the_middle_is_finished_by_the_next_run(ansible, local
                                                                             ("killed", "install")]
     assert [c["_status"] for c in graph.claims(ansible.home, "killed")] == ["unknown", "succeeded"]
     assert [c["_status"] for c in graph.claims(ansible.home, "killed-mysql")] == ["succeeded"]
+
+
+def test_an_air_gapped_graph_installs_from_archives_with_no_registry(ansible, tmp_path):
+    """The root and its dependency each archived from a private registry (port 5116) that is then
+    stopped; the root's ``requires`` names that registry, tag-less, and the dependency's archive is
+    given with the ``bundle`` override, so nothing reaches a registry."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import write_archive
+    from install_sources import PrivateRegistry
+
+    graph.build_image()
+    registry = PrivateRegistry(5116, tmp_path).start()
+    try:
+        mysql_ref = registry.address + "/gap/mysql"
+        graph.push(graph.mysql_document("1.4.0"), mysql_ref + ":v1.4.0")
+        graph.push(graph.root_document(mysql_ref, ["1.x"]), registry.address + "/gap/wordpress:v0.1.0")
+        mysql = write_archive(mysql_ref + ":v1.4.0", str(tmp_path / "mysql.tgz")).path
+        root = write_archive(registry.address + "/gap/wordpress:v0.1.0", str(tmp_path / "wordpress.tgz")).path
+    finally:
+        registry.stop()
+    args = {"installation": "gap", "bundle": root, "dependencies": {"mysql": {"bundle": mysql}}}
+    changed = []
+    for flags in ([], [], ["--check"]):
+        result, output = ansible.adhoc("cnab_install", args, *flags)
+        assert not result.get("failed"), output
+        changed.append(result["changed"])
+    assert changed == [True, False, False]
+    info = _outputs(ansible, "gap")
+    assert info["outputs"]["received"] == "db-gap-mysql-1.4.0-small"
+    assert info["dependencies"][0]["bundle_version"] == "1.4.0"
+    # Without the override, the tag-less reference needs the (stopped) registry: one sentence.
+    result, output = ansible.adhoc("cnab_install", {"installation": "gap-2", "bundle": root})
+    assert result.get("failed") and "cannot be reached" in result["msg"], output
+    assert graph.claims(ansible.home, "gap-2") == []

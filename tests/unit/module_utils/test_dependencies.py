@@ -65,3 +65,18 @@ def test_a_bundle_outside_the_ranges_is_refused_naming_alias_and_ranges():
     with pytest.raises(DependencyError, match=r'^dependency db: bundle mysql from x has version 2.0.0, which does not'
                                               r' satisfy "1.x"\.$'):
         deps.check_version(deps.Dependency("db", "r/db", ["1.x"]), B(), "x")
+
+
+def test_dependency_options_must_name_declared_aliases():
+    from ansible_collections.cnab.runtime.plugins.module_utils import runtime
+
+    graph = [deps.Dependency("mysql", "r/mysql")]
+    request = runtime.Request("install", installation="site", dependencies={"redis": {}})
+    with pytest.raises(DependencyError, match=r'^the dependencies option names "redis", which is not a dependency of'
+                                              r' installation site \(its dependencies: mysql\)\.$'):
+        runtime._dependency_options(request, graph)
+    request.dependencies = {"mysql": {"params": {}}}
+    with pytest.raises(DependencyError, match=r'keys among parameters, credentials, bundle\.$'):
+        runtime._dependency_options(request, graph)
+    request.dependencies = {"mysql": {"parameters": {"size": "large"}}}
+    assert runtime._dependency_options(request, graph) == {"mysql": {"parameters": {"size": "large"}}}
