@@ -17,10 +17,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     container_path,
 )
 # Porter's file parameters: one rule, bundle validation's (values.is_file_parameter is that function).
-from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import (  # noqa: F401 - re-exported
-    is_file_parameter,
-    supports_file_parameters,
-)
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import is_file_parameter
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CredentialError,
     ParameterError,

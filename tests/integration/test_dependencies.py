@@ -74,8 +74,8 @@ def test_a_range_picks_the_highest_tag_and_the_graph_runs_in_four_steps_then_uni
 
     result, output = ansible.adhoc("cnab_uninstall", {"installation": "site"})
     assert not result.get("failed") and result["changed"], output
-    assert [(p["installation"], p["operation"]) for p in result["plan"]] == [("site", "uninstall"),
-                                                                            ("site-mysql", "uninstall")]
+    planned = [(p["installation"], p["operation"]) for p in result["plan"]]
+    assert planned == [("site", "uninstall"), ("site-mysql", "uninstall")]
     mysql_claims, root_claims = graph.claims(ansible.home, "site-mysql"), graph.claims(ansible.home, "site")
     assert root_claims[-1]["action"] == mysql_claims[-1]["action"] == "uninstall"
     assert root_claims[-1]["created"] < mysql_claims[-1]["created"]  # the root first
@@ -163,7 +163,7 @@ def test_two_concurrent_installs_run_each_installation_once(ansible, local_graph
     root, mysql = local_graph
     args = {"installation": "twice", "bundle": root,
             "dependencies": {"mysql": {"bundle": mysql, "parameters": {"sleep": "2"}}}}
-    processes = [ansible.adhoc_process("cnab_install", args) for _ in range(2)]
+    processes = [ansible.adhoc_process("cnab_install", args) for _unused in range(2)]
     outputs = [p.communicate(timeout=300) for p in processes]
     assert all(p.returncode == 0 for p in processes), outputs
     assert [c["action"] for c in graph.claims(ansible.home, "twice-mysql")] == ["install"]
@@ -186,8 +186,8 @@ def test_a_graph_killed_in_the_middle_is_finished_by_the_next_run(ansible, local
     args["parameters"] = {"sleep": "0"}
     result, output = ansible.adhoc("cnab_install", dict(args, lock_timeout=60))
     assert not result.get("failed"), output
-    assert [(p["installation"], p["operation"]) for p in result["plan"]] == [("killed-mysql", "none"),
-                                                                            ("killed", "install")]
+    planned = [(p["installation"], p["operation"]) for p in result["plan"]]
+    assert planned == [("killed-mysql", "none"), ("killed", "install")]
     assert [c["_status"] for c in graph.claims(ansible.home, "killed")] == ["unknown", "succeeded"]
     assert [c["_status"] for c in graph.claims(ansible.home, "killed-mysql")] == ["succeeded"]
 
@@ -223,3 +223,28 @@ def test_an_air_gapped_graph_installs_from_archives_with_no_registry(ansible, tm
     result, output = ansible.adhoc("cnab_install", {"installation": "gap-2", "bundle": root})
     assert result.get("failed") and "cannot be reached" in result["msg"], output
     assert graph.claims(ansible.home, "gap-2") == []
+
+
+def test_a_dependency_with_its_own_dependency_runs_depth_first(ansible, registries, tmp_path):
+    """root -> mysql -> mysql (a bundle of the mysql repository that itself requires the disk one):
+    installations nest-mysql-mysql, nest-mysql, nest; install deepest first, uninstall the reverse."""
+    graph.build_image()
+    base = "%s/%s" % (OPEN_REGISTRY, unique("nested"))
+    graph.push(graph.mysql_document("1.0.0"), base + "/disk:v1.0.0")
+    graph.push(graph.root_document(base + "/disk", ["1.x"], name="mysql", version="1.5.0"), base + "/mid:v1.5.0")
+    root = graph.write(str(tmp_path / "root"), graph.root_document(base + "/mid", ["1.x"]))
+    result, output = ansible.adhoc("cnab_install", {"installation": "nest", "bundle": root})
+    assert not result.get("failed"), output
+    planned = [(p["installation"], p["operation"]) for p in result["plan"]]
+    assert planned == [("nest-mysql", "install"), ("nest", "install")]
+    names = ("nest-mysql-mysql", "nest-mysql", "nest")
+    installed = [graph.claims(ansible.home, name)[-1]["created"] for name in names]
+    assert installed == sorted(installed)
+    assert graph.claims(ansible.home, "nest-mysql")[0]["parameters"]["mysql-connstr"] == \
+        "db-nest-mysql-mysql-1.0.0-small"
+    assert result["outputs"]["received"] == "db-nest-mysql-1.5.0-small"
+    result, output = ansible.adhoc("cnab_uninstall", {"installation": "nest"})
+    assert not result.get("failed"), output
+    removed = [graph.claims(ansible.home, name)[-1] for name in names]
+    assert [c["action"] for c in removed] == ["uninstall"] * 3
+    assert [c["created"] for c in removed] == sorted((c["created"] for c in removed), reverse=True)

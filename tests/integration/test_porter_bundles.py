@@ -159,7 +159,7 @@ def test_the_goldens_dependency_wiring_runs_for_real(ansible, tmp_path):
     args = {"installation": "porter-deps", "bundle": root, "dependencies": {"db": {"bundle": mysql}}}
     steps = [ansible.adhoc("cnab_install", args, *flags)[0] for flags in (["--check"], [], [], ["--check"])]
     assert [s["changed"] for s in steps] == [True, True, False, False], steps
-    assert [(p["installation"], p["operation"]) for p in steps[1]["plan"]] == [("porter-deps-db", "install"),
-                                                                              ("porter-deps", "install")]
+    planned = [(p["installation"], p["operation"]) for p in steps[1]["plan"]]
+    assert planned == [("porter-deps-db", "install"), ("porter-deps", "install")]
     info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "porter-deps"})
     assert info["installation"]["parameters"]["mysql-connstr"] == "db-porter-deps-db-0.1.0-small"
