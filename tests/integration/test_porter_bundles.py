@@ -163,3 +163,14 @@ def test_the_goldens_dependency_wiring_runs_for_real(ansible, tmp_path):
     assert planned == [("porter-deps-db", "install"), ("porter-deps", "install")]
     info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "porter-deps"})
     assert info["installation"]["parameters"]["mysql-connstr"] == "db-porter-deps-db-0.1.0-small"
+    # A custom action runs on the root only, with the wiring the dependency recorded.
+    status, output = ansible.adhoc("cnab_action", {"installation": "porter-deps", "action": "status"})
+    assert not status.get("failed"), output
+    assert [(p["installation"], p["operation"]) for p in status["plan"]] == [("porter-deps", "status")]
+    history, _unused = ansible.adhoc("cnab_claim_info", {"installation": "porter-deps-db", "history": True})
+    assert [h["claim"]["action"] for h in history["installation"]["history"]] == ["install"]
+    # Uninstall: the root first, then the dependency.
+    removed, output = ansible.adhoc("cnab_uninstall", {"installation": "porter-deps"})
+    assert not removed.get("failed"), output
+    planned = [(p["installation"], p["operation"]) for p in removed["plan"]]
+    assert planned == [("porter-deps", "uninstall"), ("porter-deps-db", "uninstall")]
