@@ -7,9 +7,11 @@ Typed runtime errors become ``fail_json(msg=...)`` here and nowhere else.
 import copy
 import gc
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError, MissingLibrary
+from ansible_collections.cnab.runtime.plugins.module_utils.values import Masker
 
 CLAIM_STORE_SPEC = dict(
     type="dict",
@@ -96,6 +98,8 @@ ACTION_ARGS = dict(
             stop_timeout=dict(type="int", default=10),
             timeout=dict(type="int", fallback=(env_fallback, ["CNAB_DRIVER_TIMEOUT"])),
             api_version=dict(type="str", fallback=(env_fallback, ["DOCKER_API_VERSION"])),
+            allow_docker_host_access=dict(type="bool", default=False,
+                                          fallback=(env_fallback, ["CNAB_ALLOW_DOCKER_HOST_ACCESS"])),
             # kubernetes: the connection variables kubernetes.core users know, then the Job's settings
             namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_DRIVER_NAMESPACE"])),
             kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
@@ -131,9 +135,51 @@ ACTION_ARGS = dict(
 
 
 class CnabModule(AnsibleModule):
+    # Names of the ``parameters`` values that are sensitive, once a bundle says; None: mask them all.
+    sensitive_parameters = None
+    masker = Masker()
+
+    def keep_secrets(self, masker, sensitive_parameters=None):
+        """Keep ``masker``'s secrets out of everything the module returns."""
+        self.sensitive_parameters = sensitive_parameters
+        self.masker = self.masker.combined(masker)
+        self.no_log_values.update(masker.secrets)
+        # Ansible masks no_log values inside every word: a short one ("t", "80") would blank every
+        # "t" of the result. The runtime masks such values as whole tokens, and the invocation
+        # record masks credentials and sensitive parameters whole (see invocation_record). A value
+        # that is also another no_log option's stays, as that option's record is Ansible's.
+        others = _no_log_leaves(self.argument_spec, self.params, skip=("credentials",))
+        self.no_log_values.difference_update(set(masker.short_values) - others)
+
+    def invocation_record(self):
+        """``invocation.module_args`` (shown with -vvv) with every credential and every sensitive
+        parameter masked whole, whatever its length, and all parameter values while the bundle
+        (which says which are sensitive) is unknown. AnsibleModule uses a given ``invocation``
+        and still applies no_log_values to it."""
+        args = dict(getattr(self, "params", None) or {})
+        given = args.get("parameters")
+        if isinstance(given, dict):
+            names = self.sensitive_parameters
+            args["parameters"] = {name: SENSITIVE_MASK if names is None or name in names else value
+                                  for name, value in given.items()}
+        if isinstance(args.get("credentials"), dict):
+            args["credentials"] = dict.fromkeys(args["credentials"], SENSITIVE_MASK)
+        return {"module_args": args}
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("invocation", self.invocation_record())
+        super().exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.setdefault("invocation", self.invocation_record())
+        super().fail_json(msg=self.masker.mask(msg), **kwargs)
+
     def _log_invocation(self):
         # Which parameters are sensitive is declared by the bundle, not yet loaded when
         # AnsibleModule logs its invocation to syslog: log parameter names, never values.
+        # No public hook does this: no_log=True on ``parameters`` would also add every value to
+        # no_log_values and so mask it in the whole result (outputs, diff), and the task's
+        # no_log/no_target_syslog are the user's switches, not the module's.
         given = self.params.get("parameters")
         if not given:
             return super()._log_invocation()
@@ -142,6 +188,40 @@ class CnabModule(AnsibleModule):
             return super()._log_invocation()
         finally:
             self.params["parameters"] = given
+
+
+def _no_log_leaves(spec, params, skip=()):
+    """The texts of the values of every no_log option in ``params`` (but ``skip``), at any depth."""
+    found = set()
+    for name, option in spec.items():
+        value = (params or {}).get(name)
+        if name in skip or value is None:
+            continue
+        if option.get("no_log"):
+            found |= _leaves(value)
+        elif option.get("options") and isinstance(value, dict):
+            found |= _no_log_leaves(option["options"], value)
+    return found
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        return set().union(*(_leaves(item) for item in value.values()))
+    if isinstance(value, (list, tuple, set)):
+        return set().union(*(_leaves(item) for item in value))
+    return {str(value)}
+
+
+def fail(module, exc, **result):
+    """``fail_json`` for a runtime error: its sentence (Ansible's own for a missing library), and
+    its traceback as ``exception`` for -vvv, masked like every other text the module returns."""
+    import traceback
+
+    msg = str(exc)
+    if isinstance(exc, MissingLibrary):
+        msg = missing_required_lib(exc.package, reason=exc.needed_for)
+    cause = Masker(module.no_log_values).mask("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    module.fail_json(msg=msg, exception=cause, **result)
 
 
 def _spec(extra, required):
@@ -182,11 +262,19 @@ def run_action_module(intent, extra=None, required=("installation",)):
         dependencies=params["dependencies"],
     )
     module.no_log_values.update(_dependency_secrets(params["dependencies"]))
+    resolved = []
+
+    def on_secrets(masker, sensitive_parameters):
+        resolved.append(True)
+        module.keep_secrets(masker, sensitive_parameters)
+
     try:
-        response = runtime.execute(request, on_secrets=module.no_log_values.update)
+        response = runtime.execute(request, on_secrets=on_secrets)
     except CnabError as exc:
-        module.no_log_values.update(runtime.sensitive_inputs(request))
-        module.fail_json(msg=str(exc), changed=False)
+        if not resolved:  # failed before the bundle said which parameters are secret
+            names, masker = runtime.sensitive_inputs(request)
+            module.keep_secrets(masker, names)
+        fail(module, exc, changed=False)
     module.no_log_values.update(response.secrets)
     for warning in response.warnings:
         module.warn(warning)
@@ -246,7 +334,7 @@ def run_claim_info_module():
         module.exit_json(changed=False, installations=lookup.list_installations(
             store, params["name_pattern"], params["status"]))
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
 
 
 def _store_options(module, name):
@@ -285,7 +373,7 @@ def run_claim_copy_module():
         names = [check_installation_name(n) for n in params["installations"] or source.installation_names()]
         copied = copy_installations(source, destination, names, params["lock_timeout"], module.check_mode)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     module.exit_json(changed=bool(copied), copied=copied)
 
 
@@ -304,7 +392,7 @@ def run_claim_store_module():
         report = prepare_store(params["claim_store"], params["service_account"], params["create_namespace"],
                                module.check_mode)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)
 
 
@@ -329,7 +417,7 @@ def run_driver_setup_module():
         report = prepare_driver(params["driver_options"], params["service_account"], params["create_namespace"],
                                 params["registry"], params["image_pull_secret"], module.check_mode)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)
 
 
@@ -351,7 +439,7 @@ def run_signing_key_module():
         report = ensure_key_pair(params["path"], params["public_key_path"], params["passphrase"], params["format"],
                                  module.check_mode)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     module.exit_json(**report)
 
 
@@ -386,7 +474,7 @@ def run_bundle_module():
                                         module.check_mode):
             module.warn(warning)
     except CnabError as exc:
-        module.fail_json(msg=str(exc), changed=False)
+        fail(module, exc, changed=False)
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)

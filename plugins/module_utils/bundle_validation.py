@@ -11,16 +11,21 @@ import re
 import unicodedata
 
 from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas
-from ansible_collections.cnab.runtime.plugins.module_utils.bundle import BUILTIN_ACTIONS, OUTPUTS_DIR, container_path
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
+    BUILTIN_ACTIONS,
+    OUTPUTS_DIR,
+    container_path,
+    has_control_character,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle_schema import BUNDLE_SCHEMA
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleValidationError,
-    CnabError,
     UnsupportedExtensionError,
 )
 
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
-SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources", "io.cnab.dependencies"))
+SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources", "io.cnab.docker",
+                                  "io.cnab.dependencies"))
 
 # Files the runtime injects or the image must provide, and the directories holding them:
 # a destination there would clobber them.
@@ -154,11 +159,10 @@ def validate_bundle_document(doc):
         # Python's JSON parser accepts these, but the canonical form (RFC 8785) that identifies a
         # bundle cannot hold them (found by fuzzing).
         _fail((), f"it holds {unrepresentable}, which canonical JSON (RFC 8785) cannot represent")
-    try:
-        import jsonschema
-        from jsonschema.exceptions import SchemaError, best_match
-    except ImportError as exc:
-        raise CnabError('validating bundle.json needs the Python library "jsonschema" where the module runs.') from exc
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+    jsonschema = require_library("jsonschema", "jsonschema", "validating bundle.json")
+    SchemaError, best_match = jsonschema.exceptions.SchemaError, jsonschema.exceptions.best_match
 
     try:
         error = best_match(jsonschema.Draft7Validator(BUNDLE_SCHEMA).iter_errors(doc))
@@ -230,6 +234,7 @@ def _check_destination(where, spec, destinations):
         _claim(destinations, "env", env, at)
     if "path" in spec:
         path, at = spec["path"], (*where, "path")
+        _refuse_control_characters(at, path)
         if not path.startswith("/"):
             _fail(at, f'{_show(path)} is not an absolute path; CNAB would root it at "/", but cnab.runtime'
                       f" wants that written out as {_show(container_path(path))}")
@@ -242,6 +247,7 @@ def _check_destination(where, spec, destinations):
 
 
 def _check_output_path(where, path, destinations):
+    _refuse_control_characters(where, path)
     # The schema pattern lets "/cnab/app/outputs/../x" through.
     normal = container_path(path)
     if not normal.startswith(OUTPUTS_DIR + "/"):
@@ -250,6 +256,13 @@ def _check_output_path(where, path, destinations):
     if path != normal:
         _fail(where, f"{_show(path)} is not in normal form: write it as {_show(normal)}")
     _claim(destinations, "output path", normal, where)
+
+
+def _refuse_control_characters(where, path):
+    # Before normalising and comparing with the reserved paths, which a NUL would otherwise slip past.
+    if has_control_character(path):
+        _fail(where, f"{_show(path)} holds a control character (such as NUL or a line break), which no path in"
+                     " the container may hold")
 
 
 def _claim(destinations, kind, value, where):
@@ -293,11 +306,9 @@ class Extension:
 
     def validator(self):
         if self._validator is None:
-            try:
-                import jsonschema  # lazy, like the bundle schema
-            except ImportError as exc:
-                raise CnabError('validating bundle.json needs the Python library "jsonschema" where the module'
-                                " runs.") from exc
+            from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+            jsonschema = require_library("jsonschema", "jsonschema", "validating bundle.json")  # lazy, like the bundle schema
             self._validator = jsonschema.Draft7Validator(self.schema)
         return self._validator
 

@@ -81,6 +81,10 @@ class ContentDigestMismatch(BundleError):
     """Content read from a registry or archive does not match its digest."""
 
 
+class NotABundleIndex(BundleError):
+    """An image index (or other manifest) that is not a CNAB bundle index."""
+
+
 class ArchiveError(BundleError):
     """A thick bundle archive cannot be written, read, or is unsafe or corrupt."""
 
@@ -91,6 +95,38 @@ class SignatureError(BundleError):
 
 class SigningKeyError(SignatureError):
     """A signing or verification key cannot be read, decrypted, used or written."""
+
+
+class MissingLibrary(CnabError):
+    """A Python package the requested work needs is not installed where the module runs.
+
+    Raised through ``require_library`` only; the adapter turns it into Ansible's
+    ``missing_required_lib`` sentence. Each raise is also an instance of the error kind its
+    caller names (a ClaimStoreError for a store, a DriverError for a driver...)."""
+
+    def __init__(self, package, needed_for):
+        self.package = package
+        self.needed_for = needed_for
+        super().__init__('%s needs the Python package %s on the host that runs the module (pip install "%s").'
+                         % (needed_for, package, package))
+
+
+_MISSING_KINDS = {}
+
+
+def require_library(name, package, needed_for, kind=CnabError):
+    """Import and return the module ``name`` (of the pip package ``package``), or raise a
+    ``MissingLibrary`` that is also a ``kind``; ``needed_for`` starts the sentence ("the docker driver")."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        error = _MISSING_KINDS.get(kind)
+        if error is None:
+            error = MissingLibrary if issubclass(MissingLibrary, kind) else type("Missing" + kind.__name__, (MissingLibrary, kind), {})
+            _MISSING_KINDS[kind] = error
+        raise error(package, needed_for) from exc
 
 
 class DependencyError(BundleError):

@@ -15,6 +15,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validat
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import applies_to
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
+from ansible_collections.cnab.runtime.plugins.module_utils.lookup import recorded_sensitive_outputs
 
 EXTENSION = "io.cnab.parameter-sources"
 OUTPUT = "output"
@@ -89,6 +90,7 @@ def _resolve_wanted(bundle, installation, wanted, read_outputs, sensitive_output
     if not wanted or installation is None:
         return {}
     found = {}  # output name -> (result id, bytes)
+    marked = set()  # outputs their result recorded as sensitive (they hold a secret input)
     pending = set(wanted.values())
     for claim in reversed(installation.modifying_claims()):
         if not pending:
@@ -103,11 +105,14 @@ def _resolve_wanted(bundle, installation, wanted, read_outputs, sensitive_output
         for output in produced:
             if output in values:
                 found[output] = (result["id"], values[output])
+                if output in recorded_sensitive_outputs(result):
+                    marked.add(output)
                 pending.discard(output)
     resolved = {}
     for name, output in sorted(wanted.items()):
         if output in found:
             result_id, content = found[output]
-            sensitive = sensitive_output(output) or bundle.is_sensitive_parameter(name)
+            sensitive = (sensitive_output(output) or output in marked
+                         or bundle.is_sensitive_parameter(name))
             resolved[name] = SourcedValue(v.parameter_from_output(bundle, name, content), output, result_id, sensitive)
     return resolved

@@ -5,6 +5,7 @@ destination lacks: running it again copies nothing, and it never overwrites.
 """
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
+from ansible_collections.cnab.runtime.plugins.module_utils.lookup import is_sensitive_output, recorded_sensitive_outputs
 
 
 def plan_copy(source, destination, names):
@@ -37,6 +38,7 @@ def copy_installations(source, destination, names, lock_timeout, check_mode=Fals
             for result in results:
                 bundle = Bundle(by_claim[result["claimId"]]["bundle"])
                 values = source.output_values(name, result["id"]) if result.get("outputs") else {}
-                sensitive = {n for n in values if bundle.is_sensitive_output(n)}
+                marked = recorded_sensitive_outputs(result)
+                sensitive = {n for n in values if is_sensitive_output(bundle, n, marked)}
                 destination.write_result(name, result, values, sensitive)
     return copied

@@ -11,38 +11,22 @@ which is checked against the manifest's config digest afterwards.
 
 import hashlib
 import json
+import re
 import tarfile
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ImageDigestMismatch, ImageNotFound
+from ansible_collections.cnab.runtime.plugins.module_utils.oci.layout import (
+    check_descriptors,
+    descriptor_problem,
+    read_json,
+)
 
 CHUNK = 1024 * 1024
 _BLOCK = 512
+# Image ids go into Engine API paths (/images/<id>/json): only a well-formed config digest may.
+IMAGE_ID = re.compile(r"sha256:[a-f0-9]{64}")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
-
-
-def image_record(archive, original):
-    """What a claim records to run the archived image ``original`` again without the archive:
-    ``{"manifestDigest": ..., "imageIds": {platform: config digest}}`` (platform ``""`` for a single
-    manifest, ``os/arch`` for each variant of an index); None when the archive cannot tell."""
-    from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
-
-    try:
-        digest = archive.image_digest(original)
-        raw, media_type = archive.manifest(digest)
-        document = json.loads(raw)
-        if media_type in _INDEX_TYPES or document.get("manifests") is not None:
-            ids = {}
-            for child in document.get("manifests") or []:
-                platform = child.get("platform") or {}
-                config = json.loads(archive.read_blob(child["digest"])).get("config") or {}
-                ids["%s/%s" % (platform.get("os"), platform.get("architecture"))] = config.get("digest")
-        else:
-            ids = {"": (document.get("config") or {}).get("digest")}
-    except (CnabError, ValueError, AttributeError, KeyError, TypeError):
-        return None  # the driver reports what is wrong with the archive when it loads the image
-    ids = {key: value for key, value in ids.items() if isinstance(value, str) and value.startswith("sha256:")}
-    return {"manifestDigest": digest, "imageIds": ids} if ids else None
 
 
 def _recorded_image(api, source):
@@ -54,7 +38,7 @@ def _recorded_image(api, source):
     if image_id is None and ids:
         version = api.version()
         image_id = ids.get("%s/%s" % (version.get("Os") or "linux", version.get("Arch") or "amd64"))
-    if not image_id:
+    if not isinstance(image_id, str) or not IMAGE_ID.fullmatch(image_id):
         return None
     try:
         return api.inspect_image(image_id)  # an image id is its config's digest: the same image
@@ -86,7 +70,7 @@ def ensure_loaded(api, source):
         manifest = _image_manifest(api, archive, source)
         config = manifest.get("config") or {}
         image_id = config.get("digest")
-        if not isinstance(image_id, str) or not image_id.startswith("sha256:"):
+        if not isinstance(image_id, str) or not IMAGE_ID.fullmatch(image_id):
             raise ImageNotFound("the image %s in archive %s has no sha256 config digest." % (source.original, source.archive))
         try:
             return api.inspect_image(image_id)  # loaded before: an image id is its config's digest
@@ -121,11 +105,18 @@ def _image_manifest(api, archive, source):
     if source.digest and "sha256:" + hashlib.sha256(raw).hexdigest() != source.digest:
         raise ImageDigestMismatch("the image %s in archive %s does not match the bundle's contentDigest %s."
                                   % (source.original, source.archive, source.digest))
-    document = json.loads(raw)
-    if media_type in _INDEX_TYPES or document.get("manifests") is not None:
+    what = "The image manifest of %s in archive %s" % (source.original, source.archive)
+    document = read_json(raw, what)
+    if isinstance(document, dict) and (media_type in _INDEX_TYPES or document.get("manifests") is not None):
         child = _platform_child(api, document, source)
         with archive.open_blob(child["digest"]) as stream:
-            document = json.loads(b"".join(_chunks(stream)))
+            document = read_json(b"".join(_chunks(stream)), what)
+    if not isinstance(document, dict):
+        raise ImageNotFound("%s is not a JSON object." % what)
+    problem = descriptor_problem(document.get("config"))
+    if problem:
+        raise ImageNotFound("%s has a config that %s." % (what, problem))
+    check_descriptors(document.get("layers"), "layers of the image %s" % source.original, ImageNotFound)
     return document
 
 
