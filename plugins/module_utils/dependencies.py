@@ -115,7 +115,7 @@ def resolve_reference(dependency, registry_options=None):
     """The reference to install ``dependency`` from: as given when it has a tag or a digest, else
     the repository's best tag (one tags listing)."""
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.client import RegistryClient
-    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import parse_reference
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import Reference, parse_reference
 
     if not isinstance(dependency.reference, str) or not dependency.reference:
         raise DependencyError("dependency %s names no bundle." % dependency.alias)
@@ -129,7 +129,7 @@ def resolve_reference(dependency, registry_options=None):
         raise DependencyError("dependency %s: no tag of %s satisfies %s%s." % (
             dependency.alias, reference.name, dependency.describe_ranges(),
             "" if dependency.prereleases else " (pre-releases excluded)"))
-    return str(reference.with_repository(reference.repository, tag=tag))
+    return str(Reference(reference.registry, reference.repository, tag=tag))
 
 
 def check_version(dependency, bundle, where):
