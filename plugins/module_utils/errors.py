@@ -127,3 +127,7 @@ def require_library(name, package, needed_for, kind=CnabError):
             error = MissingLibrary if issubclass(MissingLibrary, kind) else type("Missing" + kind.__name__, (MissingLibrary, kind), {})
             _MISSING_KINDS[kind] = error
         raise error(package, needed_for) from exc
+
+
+class DependencyError(BundleError):
+    """A dependency of a bundle (io.cnab.dependencies) cannot be resolved, or its run failed."""
