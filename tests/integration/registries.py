@@ -26,7 +26,10 @@ class Registry:
         self.name = name
         self.host = "127.0.0.1:%d" % port
         self.auth = auth
-        self.storage = os.path.join(REPO, "build", "registries", name, "data", "docker", "registry", "v2")
+        # Where scripts/start-registries.sh keeps the registry's storage: this tree's build/, unless the
+        # registries answering were started from another checkout (CNAB_REGISTRY_ROOT names its build/registries).
+        root = os.environ.get("CNAB_REGISTRY_ROOT") or os.path.join(REPO, "build", "registries")
+        self.storage = os.path.join(root, name, "data", "docker", "registry", "v2")
 
     def blob_path(self, digest):
         hexdigest = digest.split(":", 1)[1]
