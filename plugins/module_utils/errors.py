@@ -91,3 +91,7 @@ class SignatureError(BundleError):
 
 class SigningKeyError(SignatureError):
     """A signing or verification key cannot be read, decrypted, used or written."""
+
+
+class ReadOnlyStoreError(ClaimStoreError):
+    """A write, lock or delete asked of a store that can only be read (porter_v0)."""
