@@ -183,8 +183,7 @@ def _resolve(store, installation, request, on_secrets):
         return _Inputs(None, {}, {}, key)
     try:
         resolved = v.resolve_parameters(bundle, parameters, validate=False)
-        credentials = {n: v.read_credential(n, c) for n, c in (request.credentials or {}).items()
-                       if n in bundle.credentials and c is not None}
+        credentials = v.declared_credentials(bundle, request.credentials)
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         bundle.validate()  # a malformed bundle: let validation say what is wrong
         raise BundleError("bundle.json is malformed: %s." % exc) from exc

@@ -2,9 +2,17 @@
 
 Records are immutable and identified by ULIDs, so a copy only adds what the
 destination lacks: running it again copies nothing, and it never overwrites.
+
+A claim read from a foreign store (porter_v0) carries no fingerprints: they are keyed by
+the destination's secret, so they are computed here, as a run computes them (``values``),
+from the claim's parameters and the credentials given to the copy. The next run with the
+same bundle, parameters and credentials then finds the installation in sync.
 """
 
+from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import RUNTIME_KEY, runtime_custom
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, ParameterError
 
 
 def plan_copy(source, destination, names):
@@ -23,17 +31,48 @@ def plan_copy(source, destination, names):
     return missing
 
 
-def copy_installations(source, destination, names, lock_timeout, check_mode=False):
-    """Copy what ``destination`` lacks; returns {installation: [claim and result ids copied]}."""
+def with_fingerprints(claim, sensitive_parameters, key, credentials):
+    """``claim`` with the fingerprints a run would record for its bundle, parameters and ``credentials``,
+    when it has none (a claim of a foreign store); else ``claim`` itself."""
+    custom = runtime_custom(claim)
+    if "parametersFingerprint" in custom:
+        return claim
+    bundle = Bundle(claim["bundle"])
+    parameters = dict(claim.get("parameters") or {}, **sensitive_parameters)
+    try:
+        resolved = v.resolve_parameters(bundle, parameters, validate=False)
+    except ParameterError as exc:
+        raise ParameterError("claim %s of installation %s cannot be copied: %s" % (claim["id"], claim["installation"], exc)) from exc
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise ClaimStoreError("claim %s of installation %s holds a malformed bundle: %s." % (claim["id"], claim["installation"], exc)) from exc
+    custom = dict(custom, parametersFingerprint=v.fingerprint(key, resolved),
+                  credentialsFingerprint=v.fingerprint(key, v.declared_credentials(bundle, credentials)))
+    return dict(claim, custom=dict(claim.get("custom") or {}, **{RUNTIME_KEY: custom}))
+
+
+def copy_installations(source, destination, names, lock_timeout, check_mode=False, credentials=None, warnings=None):
+    """Copy what ``destination`` lacks; returns {installation: [claim and result ids copied]}.
+    ``credentials`` (name -> value or source, as the action modules take them) go into the
+    fingerprints of claims that have none; ``warnings`` gets a sentence per installation whose
+    bundle declares credentials that were not given."""
     copied = {}
     for name, (claims, results) in plan_copy(source, destination, names).items():
         copied[name] = [c["id"] for c in claims] + [r["id"] for r in results]
+        foreign = [c for c in claims if "parametersFingerprint" not in runtime_custom(c)]
+        missing = sorted({n for c in foreign for n in Bundle(c["bundle"]).credentials} - set(credentials or {}))
+        if missing and warnings is not None:
+            warnings.append("installation %s: its bundle declares credentials %s, which were not given to the copy; "
+                            "the next run that gives them will upgrade it." % (name, ", ".join(missing)))
         if check_mode:
+            for claim in foreign:  # what the run would refuse, check mode refuses too
+                with_fingerprints(claim, source.sensitive_parameters(name, claim["id"]), b"check mode", credentials)
             continue
         with destination.lock(name, lock_timeout):
             by_claim = {c["id"]: c for c in source.installation(name).claims}
+            key = destination.fingerprint_key() if foreign else None
             for claim in claims:
-                destination.write_claim(claim, source.sensitive_parameters(name, claim["id"]))
+                sensitive = source.sensitive_parameters(name, claim["id"])
+                destination.write_claim(with_fingerprints(claim, sensitive, key, credentials), sensitive)
             for result in results:
                 bundle = Bundle(by_claim[result["claimId"]]["bundle"])
                 values = source.output_values(name, result["id"]) if result.get("outputs") else {}
