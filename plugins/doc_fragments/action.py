@@ -19,6 +19,15 @@ options:
         (JSON Schema draft-07) before anything runs; definition defaults fill the gaps.
       - Strings are read as JSON when the definition does not accept a string, so V(8080) given as text is an integer.
       - Values of parameters whose definition is C(writeOnly) are never printed, logged or written to claim records.
+      - File parameters (Porter's C(sh.porter.file-parameters) - a C(type=string), C(contentEncoding=base64) parameter
+        with a C(path) destination, in a bundle built by Porter or declaring the extension) take their content as a
+        string, or a dict with the one key C(path) (a file on the target, read with its bytes preserved). The destination gets the
+        base64 text (Porter's runtime in the image decodes it), an unset one the text C(null). Claims record the
+        encoded value, so the decision compares the content, not the path.
+      - Parameters with an C(io.cnab.parameter-sources) output source (Porter's C(porter-state), for one) that are not
+        given take the value of that output from the installation's latest successful modifying action that
+        produced it (its base64 for a file parameter), else their default. Such values change with every run, so they
+        are neither recorded in the claim (which names the output and result they came from) nor compared.
     type: dict
   credentials:
     description:

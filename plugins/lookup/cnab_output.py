@@ -8,6 +8,9 @@ version_added: 0.1.0
 description:
   - Returns, for each installation named in the terms, a dict of its latest output values, read from any claim store.
   - Sensitive (C(writeOnly)) outputs are masked unless O(reveal_sensitive=true).
+  - An output whose bytes are not UTF-8 text (a tgz such as Porter's C(porter-state)) is returned as the base64 text
+    of its bytes, as the modules return it; M(cnab.runtime.cnab_claim_info) names such outputs in its
+    C(binary_outputs). Decode them with the C(b64decode) filter.
   - Runs on the controller, so the claim store must be reachable from it.
 options:
   _terms:
@@ -44,7 +47,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _raw:
-  description: One dict of output values per installation (or one value per installation with O(output)).
+  description:
+    - One dict of output values per installation (or one value per installation with O(output)).
+    - Outputs whose bytes are not UTF-8 are base64 text.
   type: list
   elements: raw
 """

@@ -30,6 +30,12 @@ def render_outputs(bundle, outputs, reveal):
             for n, c in sorted(outputs.items())}
 
 
+def binary_outputs(bundle, outputs, reveal):
+    """Names of the outputs ``render_outputs`` shows as base64 text, because their bytes are not UTF-8."""
+    return sorted(n for n, c in outputs.items()
+                  if (reveal or not bundle.is_sensitive_output(n)) and v.is_binary(c))
+
+
 def recorded_parameters(claim):
     """A claim's parameters with its sensitive ones present but masked."""
     parameters = dict(claim.get("parameters") or {})
@@ -53,6 +59,7 @@ def describe_installation(store, name, history=False, reveal=False):
         "parameters": recorded_parameters(current),
         "outputs": render_outputs(bundle, outputs, reveal),
         "sensitive_outputs": sorted(n for n in outputs if bundle.is_sensitive_output(n)),
+        "binary_outputs": binary_outputs(bundle, outputs, reveal),
         "last_action": _last_action(installation),
         "lock_holder": store.lock_holder(name),
     }

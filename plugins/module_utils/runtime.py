@@ -9,14 +9,19 @@ Plain Python; the Ansible adapter builds a ``Request`` and renders the ``Respons
 import json
 import os
 
-from ansible_collections.cnab.runtime.plugins.module_utils import sources
+from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources, sources
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
 from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, Cancelled, CnabError, DriverError
-from ansible_collections.cnab.runtime.plugins.module_utils.lookup import claim_summary, recorded_parameters, render_outputs
+from ansible_collections.cnab.runtime.plugins.module_utils.lookup import (
+    binary_outputs,
+    claim_summary,
+    recorded_parameters,
+    render_outputs,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.plan import Desired, decide, digest_decides
 
 # Intents whose parameters and bundle default to the last successful modifying claim's.
@@ -54,6 +59,7 @@ class Response:
         self.claim = None
         self.result = None
         self.outputs = {}
+        self.binary_outputs = []  # names of outputs whose bytes are not UTF-8: base64 text in ``outputs``
         self.logs = ""
         self.failed = False
         self.secrets = []  # values the adapter must also mask (sensitive parameters, credentials, outputs)
@@ -61,7 +67,7 @@ class Response:
 
     def as_dict(self):
         data = {"changed": self.changed, "operation": self.operation, "reason": self.reason, "outputs": self.outputs,
-                "logs": self.logs}
+                "binary_outputs": self.binary_outputs, "logs": self.logs}
         for key in ("claim", "result", "diff"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -69,19 +75,31 @@ class Response:
 
 
 class _Inputs:
-    """Everything resolved from the request before any decision."""
+    """Everything resolved from the request before any decision.
+
+    ``parameters`` are what the claim records and the fingerprint covers; ``values`` are what the
+    action gets: the same plus, once the decision is taken, values from parameter sources
+    (``_with_sources``), which change with every run and so take no part in the decision."""
 
     def __init__(self, source, parameters, credentials, key):
         self.source = source
         self.bundle = bundle = source.bundle if source else None
         self.parameters = parameters
+        self.values = parameters
+        self.sourced = {}  # name -> parameter_sources.SourcedValue
         self.credentials = credentials
         self.parameters_fp = v.fingerprint(key, parameters) if bundle else None
         self.credentials_fp = v.fingerprint(key, credentials) if bundle else None
         self.masker = v.Masker(list(credentials.values()))
         if bundle:
-            for value in v.split_sensitive(bundle, parameters)[1].values():
-                self.masker.add(value)
+            self.add_secrets(v.split_sensitive(bundle, parameters)[1])
+
+    def add_secrets(self, values):
+        """Mask these parameter values, and the decoded content of the file parameters among them."""
+        for value in values.values():
+            self.masker.add(value)
+        for content in v.file_parameter_contents(self.bundle, values).values():
+            self.masker.add(content)
 
 
 def execute(request, on_secrets=None):
@@ -91,23 +109,26 @@ def execute(request, on_secrets=None):
         # A stateless action needs no installation: nothing is read from the store.
         source = sources.apply_policy(sources.open_source(request.bundle, request.registry_auth), request.verify)
         if _action_info(source.bundle, request.action).stateless:
-            return _run_untracked(request, source, request.parameters, request.credentials, on_secrets)
+            return _run_untracked(request, source, v.encode_file_parameters(source.bundle, request.parameters),
+                                  request.credentials, on_secrets)
     name = check_installation_name(request.installation)
     installation = store.installation(name)
     inputs = _resolve(store, installation, request, on_secrets)
     action_info = _action_info(inputs.bundle, request.action) if request.intent == "action" else None
     if action_info is not None and action_info.stateless:
-        return _run_untracked(request, inputs.source, inputs.parameters, inputs.credentials, on_secrets)
+        inputs = _with_sources(store, None, inputs, action_info.name, on_secrets)  # no state: defaults
+        return _run_untracked(request, inputs.source, inputs.values, inputs.credentials, on_secrets)
     plan, response = _plan(installation, inputs, request, action_info)
     if plan.operation is None:
         return response
+    inputs = _with_sources(store, installation, inputs, plan.operation, on_secrets)
     if request.check_mode:
         info = _validate(inputs, plan.operation)
         if info.modifies:
             return response
         # Non-modifying actions run in check mode too, but leave no record behind.
-        return _run_untracked(request, inputs.source, inputs.parameters, inputs.credentials, on_secrets,
-                              name, installation.current_revision)
+        return _run_untracked(request, inputs.source, inputs.values, inputs.credentials, on_secrets,
+                              name, installation.current_revision, inputs.masker.secrets)
     driver = drivers.get_driver(request.driver, request.driver_options)
     cancel = drivers.Cancellation()
     with cancel.installed():
@@ -126,6 +147,7 @@ def execute(request, on_secrets=None):
                     plan, response = _plan(current, inputs, request, action_info)
                     if plan.operation is None:
                         return response
+                    inputs = _with_sources(store, current, inputs, plan.operation, on_secrets)
                     driver.discard()
                     prepared = _Prepared(driver, current, request, inputs, plan.operation, cancel)
                 if broken:
@@ -173,7 +195,8 @@ def _resolve(store, installation, request, on_secrets):
     sources.apply_policy(source, request.verify, installation.last_successful_modifying if request.bundle else stored)
     bundle = source.bundle if source else None
     parameters = request.parameters
-    if parameters is None and stored is not None and request.intent in _REUSES_STORED_INPUTS:
+    reused = parameters is None and stored is not None and request.intent in _REUSES_STORED_INPUTS
+    if reused:  # recorded values: file parameters already encoded
         parameters = dict(stored.get("parameters") or {})
         parameters.update(store.sensitive_parameters(installation.name, stored["id"]))
     # Check mode writes nothing, not even the store's key: a store without one holds no claim whose
@@ -181,13 +204,36 @@ def _resolve(store, installation, request, on_secrets):
     key = store.fingerprint_key(create=not request.check_mode) or os.urandom(32)
     if bundle is None:
         return _Inputs(None, {}, {}, key)
+    if not reused:
+        parameters = v.encode_file_parameters(bundle, parameters)
     try:
-        resolved = v.resolve_parameters(bundle, parameters, validate=False)
+        # A parameter fed by an output and not given is resolved afresh for every run (_with_sources):
+        # neither recorded nor compared, or each run's new state would be a change.
+        resolved = parameter_sources.compared_parameters(bundle, parameters)
         credentials = v.declared_credentials(bundle, request.credentials)
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         bundle.validate()  # a malformed bundle: let validation say what is wrong
         raise BundleError("bundle.json is malformed: %s." % exc) from exc
     inputs = _Inputs(source, resolved, credentials, key)
+    if on_secrets:
+        on_secrets(inputs.masker.secrets)
+    return inputs
+
+
+def _with_sources(store, installation, inputs, action, on_secrets):
+    """Give ``action`` the values of its parameter sources: the user's value, else the output's
+    (latest successful modifying action that produced it), else the default."""
+    bundle = inputs.bundle
+    names = parameter_sources.sourced_parameter_names(bundle) if bundle else set()
+    if not names:
+        return inputs
+    sourced = parameter_sources.resolve(bundle, installation, action, store.output_values, skip=inputs.parameters)
+    defaults = v.resolve_parameters(bundle, {}, validate=False)
+    values = {n: defaults[n] for n in names if n in defaults}
+    values.update((n, s.value) for n, s in sourced.items())
+    values.update(inputs.parameters)
+    inputs.values, inputs.sourced = values, sourced
+    inputs.add_secrets({n: s.value for n, s in sourced.items() if s.sensitive})
     if on_secrets:
         on_secrets(inputs.masker.secrets)
     return inputs
@@ -200,10 +246,10 @@ def _validate(inputs, action):
     bundle.validate()
     info = bundle.action(action)
     bundle.invocation_image()
-    v.resolve_parameters(bundle, inputs.parameters, validate=True)
-    v.check_required_parameters(bundle, action, inputs.parameters)
+    v.resolve_parameters(bundle, inputs.values, validate=True)
+    v.check_required_parameters(bundle, action, inputs.values)
     v.resolve_credentials(bundle, info, inputs.credentials)
-    v.parameter_destinations(bundle, action, inputs.parameters)
+    v.parameter_destinations(bundle, action, inputs.values)
     v.credential_destinations(bundle, action, inputs.credentials)
     return info
 
@@ -239,7 +285,7 @@ def _operation(source, claim, action, inputs, cancel=None):
     files = {"/cnab/bundle.json": canonical_json(bundle.document),
              "/cnab/claim.json": json.dumps(claim, sort_keys=True)}
     files.update(source.files())
-    p_env, p_files = v.parameter_destinations(bundle, action, inputs.parameters)
+    p_env, p_files = v.parameter_destinations(bundle, action, inputs.values)
     c_env, c_files = v.credential_destinations(bundle, action, inputs.credentials)
     # Order matters: CNAB_* last so nothing overrides them, credentials over parameters.
     environment = dict(p_env, **c_env)
@@ -269,6 +315,8 @@ class _Prepared:
             "sensitiveParameters": sorted(self.sensitive),
             "driver": request.driver,
         }
+        if inputs.sourced:  # where the values were taken from; the values stay with their outputs
+            custom["parameterSources"] = {n: s.provenance() for n, s in sorted(inputs.sourced.items())}
         custom.update(inputs.source.claim_custom())
         self.claim = model.new_claim(installation.name, self.info.name, bundle, public, revision, custom)
         try:
@@ -359,6 +407,7 @@ def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outco
     mask = v.Masker(inputs.masker.secrets + output_masker.secrets).mask
     response.result = {"status": status, "message": mask(message)}
     response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
+    response.binary_outputs = binary_outputs(bundle, outputs, request.reveal_sensitive)
     response.logs = mask(outcome.logs)
     response.secrets = inputs.masker.secrets + ([] if request.reveal_sensitive else output_masker.secrets)
     response.failed = status != model.STATUS_SUCCEEDED
@@ -376,9 +425,10 @@ def _finish(store, installation, request, inputs, claim, outcome, response):
     return response
 
 
-def _run_untracked(request, source, parameters, credentials, on_secrets, name=None, revision=None):
+def _run_untracked(request, source, parameters, credentials, on_secrets, name=None, revision=None, secrets=()):
     """Run an action that leaves no record: stateless actions (no installation, no lock,
-    credentials optional), and non-modifying actions in check mode."""
+    credentials optional), and non-modifying actions in check mode. ``parameters`` are
+    resolved values (file parameters encoded); ``secrets`` more values to mask."""
     bundle = source.bundle
     bundle.validate()
     info = bundle.action(request.action)
@@ -386,6 +436,8 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
     v.check_required_parameters(bundle, info.name, parameters)
     credentials = v.resolve_credentials(bundle, info, credentials)
     inputs = _Inputs(source, parameters, credentials, b"")
+    for secret in secrets:
+        inputs.masker.add(secret)
     if on_secrets:
         on_secrets(inputs.masker.secrets)
     response = Response(info.modifies, info.name, "stateless actions always run" if info.stateless

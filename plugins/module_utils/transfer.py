@@ -9,6 +9,7 @@ from the claim's parameters and the credentials given to the copy. The next run 
 same bundle, parameters and credentials then finds the installation in sync.
 """
 
+from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import RUNTIME_KEY, runtime_custom
@@ -40,7 +41,7 @@ def with_fingerprints(claim, sensitive_parameters, key, credentials):
     bundle = Bundle(claim["bundle"])
     parameters = dict(claim.get("parameters") or {}, **sensitive_parameters)
     try:
-        resolved = v.resolve_parameters(bundle, parameters, validate=False)
+        resolved = parameter_sources.compared_parameters(bundle, parameters)
     except ParameterError as exc:
         raise ParameterError("claim %s of installation %s cannot be copied: %s" % (claim["id"], claim["installation"], exc)) from exc
     except (AttributeError, TypeError, KeyError, ValueError) as exc:

@@ -22,6 +22,13 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 )
 
 
+# Porter's file parameters (sh.porter.file-parameters): a string parameter encoded in base64 with a
+# path destination. The user gives the content; the destination gets its base64 text, which the
+# image's Porter runtime decodes in place; an unset one is written as "null", which it deletes.
+FILE_PARAMETERS_EXTENSION = "sh.porter.file-parameters"
+UNSET_FILE = "null"
+
+
 def to_text(value):
     """CNAB encoding of a value for env and files: strings raw, the rest as JSON text."""
     if isinstance(value, str):
@@ -98,6 +105,75 @@ def resolve_parameters(bundle, given, validate=True):
     return values
 
 
+def supports_file_parameters(bundle):
+    """Porter's rule: the bundle requires or configures the extension, or was built by Porter."""
+    custom = bundle.document.get("custom")
+    custom = custom if isinstance(custom, dict) else {}
+    required = bundle.document.get("requiredExtensions")
+    return (isinstance(required, list) and FILE_PARAMETERS_EXTENSION in required) \
+        or FILE_PARAMETERS_EXTENSION in custom or "sh.porter" in custom
+
+
+def is_file_parameter(bundle, name):
+    """A parameter of Porter type file: definition ``type: string`` + ``contentEncoding: base64``,
+    a ``path`` destination, in a bundle that supports file parameters."""
+    spec = bundle.parameters.get(name)
+    if not isinstance(spec, dict) or not isinstance(spec.get("destination"), dict):
+        return False
+    definition = bundle.definition_of(spec.get("definition"))
+    return (definition.get("type") == "string" and definition.get("contentEncoding") == "base64"
+            and bool(spec["destination"].get("path")) and supports_file_parameters(bundle))
+
+
+def encode_file_parameters(bundle, given):
+    """The user's parameter values with each file parameter's content - a string, or
+    ``{path: FILE}`` read here as bytes - replaced by its base64 text: the value that is
+    recorded, compared and written to the destination. Only for values the user gives;
+    recorded values are already encoded."""
+    if not given:
+        return given
+    encoded = dict(given)
+    for name, value in given.items():
+        if value is not None and is_file_parameter(bundle, name):
+            encoded[name] = base64.b64encode(_file_content(name, value)).decode("ascii")
+    return encoded
+
+
+def _file_content(name, value):
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, dict) and list(value) == ["path"] and isinstance(value["path"], str):
+        path = os.path.expanduser(value["path"])
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise ParameterError('file parameter "%s" comes from file %s, which cannot be read: %s.'
+                                 % (name, path, exc.strerror or exc)) from exc
+    raise ParameterError('file parameter "%s" must be its content as a string, or {path: FILE} to read a file.' % name)
+
+
+def file_parameter_contents(bundle, values):
+    """The decoded content of each file parameter in ``values``, by name (what the image sees)."""
+    contents = {}
+    for name, value in values.items():
+        if isinstance(value, str) and is_file_parameter(bundle, name):
+            try:
+                contents[name] = base64.b64decode(value, validate=True)
+            except ValueError:
+                continue  # not base64 (a default written by hand): the image gets it as it is
+    return contents
+
+
+def parameter_from_output(bundle, name, content):
+    """The value a parameter takes from an output's bytes (io.cnab.parameter-sources): their base64
+    for a file parameter, else the text, read as JSON when the definition cannot take a string."""
+    if is_file_parameter(bundle, name):
+        return base64.b64encode(content).decode("ascii")
+    definition = bundle.definition_of((bundle.parameters.get(name) or {}).get("definition"))
+    return _coerce(content.decode("utf-8", "replace"), definition)
+
+
 def check_required_parameters(bundle, action, values):
     for name, spec in sorted(bundle.parameters.items()):
         if spec.get("required") and applies_to(spec, action) and name not in values:
@@ -119,11 +195,15 @@ def _container_path(path, what):
 
 
 def parameter_destinations(bundle, action, values):
-    """env and files for the parameters that apply to ``action``."""
+    """env and files for the parameters that apply to ``action``. An unset parameter is "",
+    an unset file parameter "null" (Porter's convention: its runtime deletes the file)."""
     env, files = {}, {}
     for name, spec in bundle.parameters.items():
         if applies_to(spec, action):
-            text = to_text(values[name]) if name in values else ""
+            if name in values:
+                text = to_text(values[name])
+            else:
+                text = UNSET_FILE if is_file_parameter(bundle, name) else ""
             _add_destination(env, files, spec.get("destination") or {}, text, 'parameter "%s"' % name)
     return env, files
 
@@ -243,6 +323,15 @@ def _output_problem(content, definition, sensitive):
             return "it is not JSON of type %s" % "/".join(types)
     problem = schema_error(value, definition, sensitive)
     return problem.rstrip(".") if problem else None
+
+
+def is_binary(content):
+    """True when an output's bytes are not UTF-8 text: Ansible gets them as base64."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def output_value(bundle, name, content):

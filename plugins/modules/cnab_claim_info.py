@@ -112,6 +112,14 @@ installation:
       elements: str
       returned: when it exists
       sample: [admin_secret]
+    binary_outputs:
+      description:
+        - Names of the outputs in RV(installation.outputs) whose bytes are not UTF-8 text (a tgz such as Porter's
+          C(porter-state)), so that their value there is the base64 text of the bytes. Masked outputs are not listed.
+      type: list
+      elements: str
+      returned: when it exists
+      sample: [porter-state]
     last_action:
       description: Action, claim id, status and message of the newest claim.
       type: dict

@@ -116,6 +116,15 @@ outputs:
   returned: always
   type: dict
   sample: {endpoint: "http://showcase:8080", admin_secret: "********"}
+binary_outputs:
+  description:
+    - Names of the outputs in RV(outputs) whose bytes are not UTF-8 text (a tgz such as Porter's C(porter-state)),
+      so that their value there is the base64 text of the bytes (use the C(b64decode) filter to get them back).
+    - Sensitive outputs that are masked are not listed.
+  returned: always
+  type: list
+  elements: str
+  sample: [porter-state]
 logs:
   description: Combined stdout and stderr of the invocation image, with every secret value masked.
   returned: always

@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 
+from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import (
     RUNTIME_KEY,
@@ -106,9 +107,17 @@ def claim_record(document, installation, claim_id, where):
     if not isinstance(parameters, dict):
         raise _refuse(where, "its parameters are not a JSON object")
     bundle = Bundle(document["bundle"])
-    public, sensitive = {}, {}
+    public, sensitive, sourced = {}, {}, {}
+    fed_by_outputs = parameter_sources.sourced_parameter_names(bundle)
     for name, value in parameters.items():
-        (sensitive if bundle.is_sensitive_parameter(name) else public)[name] = value
+        if bundle.is_sensitive_parameter(name):
+            sensitive[name] = value
+        elif name in fed_by_outputs:
+            # Porter recorded the value its source gave; this runtime records a sourced parameter only
+            # when the user gives it, and resolves it afresh for every run. Kept apart, for the history.
+            sourced[name] = value
+        else:
+            public[name] = value
     modifies, declared = _modifies(bundle, document["action"])
     warnings = [] if declared else [
         '%s: action "%s" is not declared by its bundle, so it is copied as an action that modifies nothing.'
@@ -119,6 +128,8 @@ def claim_record(document, installation, claim_id, where):
         custom[PORTER_CUSTOM] = original
     custom[RUNTIME_KEY] = {"bundleDigest": bundle.digest, "modifies": modifies,
                            "sensitiveParameters": sorted(sensitive), "importedFrom": "porter_v0"}
+    if sourced:
+        custom[RUNTIME_KEY]["porterSourcedParameters"] = sourced
     claim = {
         "schemaVersion": "1.0.0",
         "id": claim_id,

@@ -1,0 +1,70 @@
+"""Porter-built test bundles: the real `porter build` v1 bundle.json (the golden
+config-adapter-mybuns-depsv1.bundle.json in the shared real-world fixtures) with only the invocation
+image replaced by tests/integration/images/porter-runtime, which behaves like Porter's runtime.
+
+Dependencies and io.cnab.docker are other features, tested elsewhere: the bundles generated here drop
+``io.cnab.dependencies`` and ``io.cnab.docker`` from requiredExtensions and custom, and with them
+the one parameter source that reads a dependency's output (``mysql-connstr``, ``dependencies.output``).
+Everything else - file parameters, parameter sources, porter-state, definitions, actions - is Porter's.
+"""
+
+import copy
+import json
+import os
+import subprocess
+
+from support import REPO
+
+
+def _shared():
+    """CNAB_SHARED, else <repo>/../shared (CI: /work/main/../shared), else <repo>/../../shared (a worktree)."""
+    if os.environ.get("CNAB_SHARED"):
+        return os.environ["CNAB_SHARED"]
+    candidates = [os.path.join(os.path.dirname(REPO), "shared"), os.path.join(os.path.dirname(os.path.dirname(REPO)), "shared")]
+    return next((c for c in candidates if os.path.isdir(c)), candidates[0])
+
+
+SHARED = _shared()
+GOLDEN = os.path.join(SHARED, "realworld", "porter", "bundles", "config-adapter-mybuns-depsv1.bundle.json")
+IMAGE_CONTEXT = os.path.join(REPO, "tests", "integration", "images", "porter-runtime")
+IMAGE = "cnab-tests/porter-runtime:0.1.0"
+OUT_OF_SCOPE = ("io.cnab.dependencies", "io.cnab.docker")
+_built = []
+
+
+def build_image():
+    if not _built:
+        subprocess.run(["bash", os.path.join(REPO, "examples", "build.sh"), IMAGE_CONTEXT, IMAGE], check=True,
+                       capture_output=True)
+        _built.append(IMAGE)
+    return IMAGE
+
+
+def golden():
+    with open(GOLDEN) as handle:
+        return json.load(handle)
+
+
+def porter_document(sensitive_file=False):
+    document = copy.deepcopy(golden())
+    document["invocationImages"] = [dict(document["invocationImages"][0], image=IMAGE)]
+    document["requiredExtensions"] = [e for e in document["requiredExtensions"] if e not in OUT_OF_SCOPE]
+    for name in OUT_OF_SCOPE:
+        document["custom"].pop(name)
+    del document["custom"]["io.cnab.parameter-sources"]["mysql-connstr"]
+    if sensitive_file:
+        # The same bundle with the kubeconfig file parameter declared sensitive - and the output the
+        # image echoes it into, or the image itself would leak it.
+        document["definitions"]["afile-parameter"]["writeOnly"] = True
+        document["definitions"]["mylogs-output"]["writeOnly"] = True
+    assert document["schemaVersion"] == "1.2.0"  # cnab-go's form, kept as Porter writes it
+    return document
+
+
+def write_porter_bundle(directory, sensitive_file=False):
+    """Write the test bundle's bundle.json under ``directory``; returns its path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "bundle.json")
+    with open(path, "w") as handle:
+        json.dump(porter_document(sensitive_file), handle, indent=2)
+    return path
