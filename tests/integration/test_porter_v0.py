@@ -267,7 +267,7 @@ def _copy_and_present(collections_path, tmp_path, source, contents, destination)
     run = ansible.playbook(os.path.join(HERE, "playbooks", "porter_v0.yml"), extra_vars={
         "source": source, "destination": destination, "copy_credentials": {"github-token": TOKEN},
         "present": {n: {"bundle": bundles[n], "parameters": p, "credentials": c} for n, (p, c) in INPUTS.items()},
-        "absent": ["hello1"], "names": sorted(PORTER_STATUS), "report": str(report),
+        "absent": ["hello1"], "names": sorted(PORTER_STATUS), "statuses": PORTER_STATUS, "report": str(report),
         "porter_extensions_supported": {"sh.porter.file-parameters", "io.cnab.parameter-sources"} <= SUPPORTED_EXTENSIONS})
     assert run.returncode == 0, run.stdout + run.stderr
     for secret in (PASSWORD, TOKEN):
