@@ -85,6 +85,19 @@ options:
           - Docker Engine API version to speak. V(auto) negotiates it with the engine (one request per run).
             Falls back to E(DOCKER_API_VERSION), then V(auto).
         type: str
+      allow_docker_host_access:
+        description:
+          - V(docker) - let bundles that require Porter's extension C(io.cnab.docker) run. Their invocation container
+            gets the socket of the Docker engine it runs on, mounted at C(/var/run/docker.sock), with the socket's
+            group, and C(--privileged) when the bundle's C(io.cnab.docker) value asks for it.
+          - B(This gives the bundle root on the engine's host.) Allow it only for bundles you trust as you trust
+            that host's root user. See C(docs/security.md).
+          - Only for an engine reached through a unix socket (the default socket, or O(driver_options.docker_host)
+            V(unix:///path)); an engine over TCP or SSH, and the V(kubernetes) and plugin drivers, refuse such bundles.
+          - Without it such a bundle is refused before anything runs or is recorded.
+            Falls back to E(CNAB_ALLOW_DOCKER_HOST_ACCESS).
+        type: bool
+        default: false
       timeout:
         description:
           - Seconds the invocation image may run before it is stopped and the action fails.

@@ -112,6 +112,8 @@ ACTION_ARGS = dict(
             stop_timeout=dict(type="int", default=10),
             timeout=dict(type="int", fallback=(env_fallback, ["CNAB_DRIVER_TIMEOUT"])),
             api_version=dict(type="str", fallback=(env_fallback, ["DOCKER_API_VERSION"])),
+            allow_docker_host_access=dict(type="bool", default=False,
+                                          fallback=(env_fallback, ["CNAB_ALLOW_DOCKER_HOST_ACCESS"])),
             # kubernetes: the connection variables kubernetes.core users know, then the Job's settings
             namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_DRIVER_NAMESPACE"])),
             kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),

@@ -20,7 +20,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 )
 
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
-SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources"))
+SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources", "io.cnab.docker"))
 
 # Files the runtime injects or the image must provide, and the directories holding them:
 # a destination there would clobber them.

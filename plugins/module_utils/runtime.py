@@ -124,6 +124,7 @@ def execute(request, on_secrets=None):
     inputs = _with_sources(store, installation, inputs, plan.operation, on_secrets)
     if request.check_mode:
         info = _validate(inputs, plan.operation)
+        drivers.check_bundle_for(request.driver, request.driver_options, inputs.bundle)
         if info.modifies:
             return response
         # Non-modifying actions run in check mode too, but leave no record behind.
@@ -333,6 +334,11 @@ def _prepare_while_validating(driver, operation, inputs):
     wins over a driver error, and either way the prepared container is discarded."""
     import threading
 
+    try:
+        drivers.check_bundle(driver, operation.bundle)  # e.g. io.cnab.docker without the opt-in: before the engine
+    except CnabError:
+        _validate(inputs, operation.action)  # a validation error wins
+        raise
     driver.connect()  # SDK import and client here, so the thread mostly waits on the engine
     failure = []
 
@@ -456,6 +462,7 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
     with cancel.installed():
         try:
             operation = _operation(source, claim, info.name, inputs, cancel)
+            drivers.check_bundle(driver, bundle)
             driver.connect()
             driver.prepare(operation)
             outcome = driver.run(operation)

@@ -2,6 +2,7 @@
 
 import gc
 import os
+import signal
 
 from ansible import constants as C
 from ansible.plugins.action.normal import ActionModule as NormalAction
@@ -29,7 +30,7 @@ class CnabAction(NormalAction):
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return super().run(tmp, task_vars)
+            return stopped_by_signal(self._task.action, super().run(tmp, task_vars))
         finally:
             if was_enabled:
                 gc.enable()
@@ -79,3 +80,19 @@ class CnabAction(NormalAction):
         except Exception as error:  # pylint: disable=broad-except
             display.vvvv("cnab.runtime payload cache not used: %s" % error)
             return None
+
+
+def stopped_by_signal(module, result):
+    """``result``, or, when the module process was ended by SIGTERM/SIGINT before it printed anything (the
+    signal came while Python started or the payload unpacked, before the module's own handlers were
+    installed: a run's handlers then report "the run was canceled"), a result that says so in one sentence
+    instead of "Module result deserialization failed"."""
+    rc = result.get("rc")
+    if result.get("_ansible_parsed") is not False or not isinstance(rc, int) or (result.get("module_stdout") or "").strip():
+        return result
+    number = -rc if rc < 0 else rc - 128  # killed directly, or through a shell (128 + signal)
+    if number not in (signal.SIGTERM, signal.SIGINT):
+        return result
+    return {"failed": True, "changed": False, "rc": rc,
+            "msg": "%s was stopped by signal %d (%s) before it could report a result."
+                   % (module, number, signal.Signals(number).name)}

@@ -60,6 +60,18 @@ class Cancellation:
             self._interruptible -= 1
 
 
+def cancellation_in(exc):
+    """The ``Cancelled`` that ``exc`` wraps (an SDK may turn the exception a signal handler raised into its
+    own error, "Error while fetching server API version: the run was canceled..."), else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Cancelled):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 class ImageSource:
     """Where the invocation image comes from.
 
@@ -129,6 +141,52 @@ class Driver:
     def reap(self, installation, claim_id):
         """Stop and remove what a run that died left running for ``claim_id``; returns a sentence or None."""
         return None
+
+    def check_bundle(self, bundle):
+        """Refuse, before anything is prepared or recorded, a bundle that needs what this driver cannot
+        give; raises DriverError. The Docker driver alone can give io.cnab.docker (it overrides this)."""
+        if docker_access_request(bundle) is not None:
+            raise DriverError("bundle %s requires the extension \"%s\" (access to a Docker engine), which driver %s "
+                              "cannot give; run it with driver docker and driver_options.allow_docker_host_access: true."
+                              % (bundle.name, DOCKER_EXTENSION, self.name))
+
+
+def check_bundle(driver, bundle):
+    """``driver.check_bundle(bundle)``; a plugin class that does not derive from Driver gets Driver's refusals."""
+    method = getattr(driver, "check_bundle", None)
+    return method(bundle) if method is not None else Driver.check_bundle(driver, bundle)
+
+
+def check_bundle_for(name, options, bundle):
+    """``check_bundle`` without a driver at hand (check mode): one is instantiated only for a bundle that
+    requires something a driver may refuse."""
+    if docker_access_request(bundle) is not None:
+        check_bundle(get_driver(name, options), bundle)
+
+
+# Porter's extension: the invocation image gets the Docker engine's socket (and, when it asks, --privileged).
+DOCKER_EXTENSION = "io.cnab.docker"
+
+
+def docker_access_request(bundle):
+    """``{"privileged": bool}`` when the bundle requires io.cnab.docker, else None.
+
+    Only ``requiredExtensions`` counts (as in Porter); the value in ``custom`` is ``{"privileged": bool}``
+    or ``null``, which Porter itself writes and reads as ``{"privileged": false}``."""
+    document = bundle.document
+    if DOCKER_EXTENSION not in (document.get("requiredExtensions") or ()):
+        return None
+    value = (document.get("custom") or {}).get(DOCKER_EXTENSION)
+    return {"privileged": isinstance(value, dict) and value.get("privileged") is True}
+
+
+def secret_variables(operation):
+    """Names of the operation's environment variables that carry a credential or a sensitive parameter."""
+    bundle = operation.bundle
+    names = {spec.get("env") for spec in bundle.credentials.values() if isinstance(spec, dict)}
+    names.update((spec.get("destination") or {}).get("env") for name, spec in bundle.parameters.items()
+                 if isinstance(spec, dict) and bundle.is_sensitive_parameter(name))
+    return sorted(name for name in names if name and name in operation.environment)
 
 
 DRIVERS = ("docker", "kubernetes")

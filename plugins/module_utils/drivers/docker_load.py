@@ -11,12 +11,15 @@ which is checked against the manifest's config digest afterwards.
 
 import hashlib
 import json
+import re
 import tarfile
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ImageDigestMismatch, ImageNotFound
 
 CHUNK = 1024 * 1024
 _BLOCK = 512
+# Image ids go into Engine API paths (/images/<id>/json): only a well-formed config digest may.
+IMAGE_ID = re.compile(r"sha256:[a-f0-9]{64}")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -54,7 +57,7 @@ def _recorded_image(api, source):
     if image_id is None and ids:
         version = api.version()
         image_id = ids.get("%s/%s" % (version.get("Os") or "linux", version.get("Arch") or "amd64"))
-    if not image_id:
+    if not isinstance(image_id, str) or not IMAGE_ID.fullmatch(image_id):
         return None
     try:
         return api.inspect_image(image_id)  # an image id is its config's digest: the same image
@@ -86,7 +89,7 @@ def ensure_loaded(api, source):
         manifest = _image_manifest(api, archive, source)
         config = manifest.get("config") or {}
         image_id = config.get("digest")
-        if not isinstance(image_id, str) or not image_id.startswith("sha256:"):
+        if not isinstance(image_id, str) or not IMAGE_ID.fullmatch(image_id):
             raise ImageNotFound("the image %s in archive %s has no sha256 config digest." % (source.original, source.archive))
         try:
             return api.inspect_image(image_id)  # loaded before: an image id is its config's digest

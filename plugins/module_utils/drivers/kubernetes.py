@@ -31,7 +31,12 @@ import time
 from urllib.parse import quote
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import OUTPUTS_DIR
-from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import Driver, OperationResult
+from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import (
+    DOCKER_EXTENSION,
+    Driver,
+    OperationResult,
+    docker_access_request,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import Cancelled, DriverError, ImageNotFound
 from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
     Connection,
@@ -185,6 +190,14 @@ class KubernetesDriver(Driver):
         return DriverError("the kubernetes driver could not %s in namespace %s: %s." % (doing, self.namespace, reason))
 
     # -- the driver contract ------------------------------------------------------------------
+
+    def check_bundle(self, bundle):
+        if docker_access_request(bundle) is not None:
+            raise DriverError(
+                "bundle %s requires the extension \"%s\" (the socket of a Docker engine), which the kubernetes driver "
+                "cannot give, as its pod runs on a cluster node whose container runtime is the cluster's, not an engine "
+                "this run may hand over; run it with driver docker and driver_options.allow_docker_host_access: true."
+                % (bundle.name, DOCKER_EXTENSION))
 
     def prepare(self, operation):
         """Build the Job and Secret, and have the API server check the Job (``dryRun=All``): a missing
