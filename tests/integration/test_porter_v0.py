@@ -309,3 +309,17 @@ def test_copy_from_the_plugins_container(collections_path, tmp_path, porter_blob
                                        options_for("local", tmp_path))
     # The missing logs of the failed run are reported by the copy (the same record as in the home directory).
     assert "result 01G1VJH2HP97B5B0N5S37JYMVG (installation hello1) is recorded but its value is missing" in output
+
+
+@pytest.mark.parametrize("declared, modifies", [({"modifies": True}, True), ({"modifies": False}, False), ({}, False)])
+def test_a_custom_action_keeps_its_name_and_the_bundles_modifies(porter_home, declared, modifies):
+    path = os.path.join(porter_home, "claims", "hello1", "01G1VJGY43HT3KZN82DS6DDPWH.json")
+    claim = _load(path)
+    claim["bundle"]["actions"] = {"dry-run": declared}
+    os.chmod(path, 0o644)
+    with open(path, "w") as handle:
+        json.dump(claim, handle)
+    store = open_store({"backend": "porter_v0", "path": porter_home})
+    copied = next(c for c in store.installation("hello1").claims if c["id"] == claim["id"])
+    assert copied["action"] == "dry-run" and copied["custom"]["cnab.runtime"]["modifies"] is modifies
+    assert not any("dry-run" in w for w in store.warnings)

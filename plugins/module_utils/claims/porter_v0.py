@@ -146,8 +146,9 @@ def claim_record(document, installation, claim_id, where):
     return claim, sensitive, warnings
 
 
-def result_record(document, result_id, claims, where):
-    """(Claims 1.0 result, {output: recorded digest}) from a Porter v0 result; ``claims`` by id."""
+def result_record(document, result_id, installation, claims, where):
+    """(Claims 1.0 result, {output: recorded digest}) from a Porter v0 result; ``claims``: the
+    installation's, by id."""
     if not isinstance(document, dict):
         raise _refuse(where, "it is not a JSON object")
     for key in ("id", "claimId", "created", "status"):
@@ -158,7 +159,7 @@ def result_record(document, result_id, claims, where):
     claim = claims.get(document["claimId"])
     if claim is None:
         raise _refuse(where, "it names claim %r, which is not a claim of installation %s"
-                      % (document["claimId"], next(iter(claims.values()))["installation"] if claims else "(none)"))
+                      % (document["claimId"], installation))
     status = normal_status(document["status"])
     if status not in STATUSES:
         raise _refuse(where, "its status %r is not a CNAB result status" % document["status"])
@@ -406,7 +407,7 @@ class PorterV0Store(ClaimStore):
         for claim_id in sorted(claims):
             for where, result_id, document in self._layout.results(claim_id):
                 _identifier(result_id, "result id", where)
-                result, digests = result_record(document, result_id, claims, where)
+                result, digests = result_record(document, result_id, name, claims, where)
                 if result["claimId"] != claim_id:
                     self._warn("%s: the result is stored with claim %s but names claim %s, which is kept as its "
                                "claim." % (where, claim_id, result["claimId"]))
