@@ -12,7 +12,7 @@ description:
   - Records are immutable, so only what the destination lacks is copied and nothing is overwritten.
     A second run copies nothing and reports no change.
   - Use it to start with the local store and move a team to a shared one, or to move from Porter v0
-    (O(source.backend=porter_v0), its home directory or the blob container of its C(azure.blob) plugin): Porter's
+    (O(source) with C(backend=porter_v0), its home directory or the blob container of its C(azure.blob) plugin). Porter's
     claims, results, outputs and logs become Claims 1.0 records, and the installations keep their status. See
     C(docs/migrating-from-porter.md). Copying back to Porter is not supported.
 options:
@@ -38,7 +38,7 @@ options:
     default: 300
   credentials:
     description:
-      - For claims read from Porter v0 (O(source.backend=porter_v0)), which record no fingerprints - the credentials the
+      - For claims read from Porter v0 (O(source) with C(backend=porter_v0)), which record no fingerprints - the credentials the
         installations were run with, in the form the action modules take (a string, or C(value), C(env) or C(path)).
         Their keyed fingerprint is recorded with each copied claim, so that the next
         M(cnab.runtime.cnab_installation) with the same bundle, parameters and credentials reports no change.

@@ -239,8 +239,8 @@ class _Files:
         return self._read("schema.json"), os.path.join(self.root, "schema.json")
 
     def installation_names(self):
-        return set(self._list("installations")) | {n for n in self._list("claims")
-                                                    if os.path.isdir(os.path.join(self.root, "claims", n))}
+        directories = {n for n in self._list("claims") if os.path.isdir(os.path.join(self.root, "claims", n))}
+        return set(self._list("installations")) | directories
 
     def _documents(self, directory):
         found = []
