@@ -94,8 +94,10 @@ class LookupModule(LookupBase):
                 if not installation.exists:
                     raise AnsibleLookupError("installation %s is not in the claim store." % name)
                 current = installation.last_successful_modifying or installation.last_modifying
-                outputs = lookup.render_outputs(Bundle(current["bundle"]), lookup.latest_outputs(store, installation),
-                                                self.get_option("reveal_sensitive"))
+                marked = set()
+                latest = lookup.latest_outputs(store, installation, marked)
+                outputs = lookup.render_outputs(Bundle(current["bundle"]), latest, self.get_option("reveal_sensitive"),
+                                                marked)
                 if wanted is None:
                     values.append(outputs)
                 elif wanted in outputs:

@@ -10,7 +10,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
+from ansible_collections.cnab.runtime.plugins.module_utils.values import Masker
 
 CLAIM_STORE_SPEC = dict(
     type="dict",
@@ -147,6 +149,45 @@ ACTION_ARGS = dict(
 
 
 class CnabModule(AnsibleModule):
+    # Names of the ``parameters`` values that are sensitive, once a bundle says; None: mask them all.
+    sensitive_parameters = None
+    masker = Masker()
+
+    def keep_secrets(self, masker, sensitive_parameters=None):
+        """Keep ``masker``'s secrets out of everything the module returns."""
+        self.sensitive_parameters = sensitive_parameters
+        self.masker = self.masker.combined(masker)
+        self.no_log_values.update(masker.secrets)
+        # Ansible masks no_log values inside every word: a short one ("t", "80") would blank every
+        # "t" of the result. The runtime masks such values as whole tokens, and the invocation
+        # record masks credentials and sensitive parameters whole (see invocation_record). A value
+        # that is also another no_log option's stays, as that option's record is Ansible's.
+        others = _no_log_leaves(self.argument_spec, self.params, skip=("credentials",))
+        self.no_log_values.difference_update(set(masker.short_values) - others)
+
+    def invocation_record(self):
+        """``invocation.module_args`` (shown with -vvv) with every credential and every sensitive
+        parameter masked whole, whatever its length, and all parameter values while the bundle
+        (which says which are sensitive) is unknown. AnsibleModule uses a given ``invocation``
+        and still applies no_log_values to it."""
+        args = dict(getattr(self, "params", None) or {})
+        given = args.get("parameters")
+        if isinstance(given, dict):
+            names = self.sensitive_parameters
+            args["parameters"] = {name: SENSITIVE_MASK if names is None or name in names else value
+                                  for name, value in given.items()}
+        if isinstance(args.get("credentials"), dict):
+            args["credentials"] = dict.fromkeys(args["credentials"], SENSITIVE_MASK)
+        return {"module_args": args}
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("invocation", self.invocation_record())
+        super().exit_json(**kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.setdefault("invocation", self.invocation_record())
+        super().fail_json(msg=self.masker.mask(msg), **kwargs)
+
     def _log_invocation(self):
         # Which parameters are sensitive is declared by the bundle, not yet loaded when
         # AnsibleModule logs its invocation to syslog: log parameter names, never values.
@@ -158,6 +199,28 @@ class CnabModule(AnsibleModule):
             return super()._log_invocation()
         finally:
             self.params["parameters"] = given
+
+
+def _no_log_leaves(spec, params, skip=()):
+    """The texts of the values of every no_log option in ``params`` (but ``skip``), at any depth."""
+    found = set()
+    for name, option in spec.items():
+        value = (params or {}).get(name)
+        if name in skip or value is None:
+            continue
+        if option.get("no_log"):
+            found |= _leaves(value)
+        elif option.get("options") and isinstance(value, dict):
+            found |= _no_log_leaves(option["options"], value)
+    return found
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        return set().union(*(_leaves(item) for item in value.values()))
+    if isinstance(value, (list, tuple, set)):
+        return set().union(*(_leaves(item) for item in value))
+    return {str(value)}
 
 
 def _spec(extra, required):
@@ -196,10 +259,18 @@ def run_action_module(intent, extra=None, required=("installation",)):
         registry_auth=params["registry_auth"],
         verify=params["verify"],
     )
+    resolved = []
+
+    def on_secrets(masker, sensitive_parameters):
+        resolved.append(True)
+        module.keep_secrets(masker, sensitive_parameters)
+
     try:
-        response = runtime.execute(request, on_secrets=module.no_log_values.update)
+        response = runtime.execute(request, on_secrets=on_secrets)
     except CnabError as exc:
-        module.no_log_values.update(runtime.sensitive_inputs(request))
+        if not resolved:  # failed before the bundle said which parameters are secret
+            names, masker = runtime.sensitive_inputs(request)
+            module.keep_secrets(masker, names)
         module.fail_json(msg=str(exc), changed=False)
     module.no_log_values.update(response.secrets)
     for warning in response.warnings:

@@ -9,12 +9,61 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, BundleError
 
 BUILTIN_ACTIONS = ("install", "upgrade", "uninstall")
 SENSITIVE_MASK = "********"
 OUTPUTS_DIR = "/cnab/app/outputs"
+MAX_JSON_DEPTH = 100          # as bundle validation: nothing the runtime reads nests deeper
+MAX_JSON_VALUES = 1000000     # commas and brackets: bounds the parsed size (a 3-byte "{}," is a 64-byte dict)
+
+
+def parse_json(raw, what, error=BundleError, max_size=None, max_depth=MAX_JSON_DEPTH):
+    """The one reader of JSON that comes from outside (bundle files, archives, registries, layouts):
+    ``raw`` (bytes or text) parsed, or ``error`` with one sentence naming ``what`` when it is not
+    JSON, larger than ``max_size`` bytes, holds more than MAX_JSON_VALUES values, or nests deeper
+    than ``max_depth`` (None: the caller's validation reports depth in its own words)."""
+    if max_size is not None and len(raw) > max_size:
+        raise error("%s is larger than %s, the limit for it." % (what, _size_text(max_size)))
+    counted = raw if isinstance(raw, (bytes, bytearray)) else str(raw).encode("utf-8", "surrogatepass")
+    if counted.count(b",") + counted.count(b"[") + counted.count(b"{") > MAX_JSON_VALUES:
+        raise error("%s holds more than %d values, the limit for a JSON document." % (what, MAX_JSON_VALUES))
+    try:
+        document = json.loads(raw)
+    except RecursionError:
+        raise error("%s is nested too deeply to be read." % what) from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise error("%s is not valid JSON: %s." % (what, str(exc).rstrip("."))) from None
+    if max_depth is not None and _deeper_than(document, max_depth):
+        raise error("%s is nested more than %d levels deep." % (what, max_depth))
+    return document
+
+
+def _deeper_than(document, limit):
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def _size_text(size):
+    return "%d MiB" % (size >> 20) if size >= 1 << 20 and not size % (1 << 20) else "%d bytes" % size
+
+
+# Tar headers and the C library end a path at NUL, so "/cnab/claim.json\0" would be written over
+# /cnab/claim.json (and a line break fools whatever reads paths line by line): no container path may
+# hold a control character.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(path):
+    return bool(_CONTROL_CHARACTER.search(str(path)))
 
 
 def container_path(path):
@@ -173,8 +222,6 @@ def load_bundle(source):
         raise BundleError("bundle file %s does not exist." % path) from exc
     except OSError as exc:
         raise BundleError("bundle file %s cannot be read: %s." % (path, exc.strerror or exc)) from exc
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BundleError("bundle file %s is not valid JSON: %s." % (path, exc)) from exc
+    # Depth is left to validation, which names where a document nests too deeply.
+    document = parse_json(raw, "bundle file %s" % path, max_depth=None)
     return Bundle(document, reference=os.path.abspath(path))

@@ -11,7 +11,12 @@ import re
 import unicodedata
 
 from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas
-from ansible_collections.cnab.runtime.plugins.module_utils.bundle import BUILTIN_ACTIONS, OUTPUTS_DIR, container_path
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
+    BUILTIN_ACTIONS,
+    OUTPUTS_DIR,
+    container_path,
+    has_control_character,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle_schema import BUNDLE_SCHEMA
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleValidationError,
@@ -230,6 +235,7 @@ def _check_destination(where, spec, destinations):
         _claim(destinations, "env", env, at)
     if "path" in spec:
         path, at = spec["path"], (*where, "path")
+        _refuse_control_characters(at, path)
         if not path.startswith("/"):
             _fail(at, f'{_show(path)} is not an absolute path; CNAB would root it at "/", but cnab.runtime'
                       f" wants that written out as {_show(container_path(path))}")
@@ -242,6 +248,7 @@ def _check_destination(where, spec, destinations):
 
 
 def _check_output_path(where, path, destinations):
+    _refuse_control_characters(where, path)
     # The schema pattern lets "/cnab/app/outputs/../x" through.
     normal = container_path(path)
     if not normal.startswith(OUTPUTS_DIR + "/"):
@@ -250,6 +257,13 @@ def _check_output_path(where, path, destinations):
     if path != normal:
         _fail(where, f"{_show(path)} is not in normal form: write it as {_show(normal)}")
     _claim(destinations, "output path", normal, where)
+
+
+def _refuse_control_characters(where, path):
+    # Before normalising and comparing with the reserved paths, which a NUL would otherwise slip past.
+    if has_control_character(path):
+        _fail(where, f"{_show(path)} holds a control character (such as NUL or a line break), which no path in"
+                     " the container may hold")
 
 
 def _claim(destinations, kind, value, where):

@@ -81,6 +81,10 @@ class ContentDigestMismatch(BundleError):
     """Content read from a registry or archive does not match its digest."""
 
 
+class NotABundleIndex(BundleError):
+    """An image index (or other manifest) that is not a CNAB bundle index."""
+
+
 class ArchiveError(BundleError):
     """A thick bundle archive cannot be written, read, or is unsafe or corrupt."""
 

@@ -25,15 +25,27 @@ def claim_summary(claim):
     }
 
 
-def render_outputs(bundle, outputs, reveal):
-    return {n: (v.output_value(bundle, n, c) if reveal or not bundle.is_sensitive_output(n) else SENSITIVE_MASK)
+def render_outputs(bundle, outputs, reveal, sensitive=()):
+    """Outputs as returned: sensitive ones (declared so by ``bundle``, or named in ``sensitive``) masked."""
+    return {n: (v.output_value(bundle, n, c) if reveal or not is_sensitive_output(bundle, n, sensitive)
+                else SENSITIVE_MASK)
             for n, c in sorted(outputs.items())}
 
 
-def binary_outputs(bundle, outputs, reveal):
+def is_sensitive_output(bundle, name, sensitive=()):
+    return name in sensitive or bundle.is_sensitive_output(name)
+
+
+def recorded_sensitive_outputs(result):
+    """Names a result records as sensitive beyond its bundle's declaration (outputs holding a secret input)."""
+    names = model.runtime_custom(result).get("sensitiveOutputs")
+    return set(names) if isinstance(names, list) else set()
+
+
+def binary_outputs(bundle, outputs, reveal, sensitive=()):
     """Names of the outputs ``render_outputs`` shows as base64 text, because their bytes are not UTF-8."""
     return sorted(n for n, c in outputs.items()
-                  if (reveal or not bundle.is_sensitive_output(n)) and v.is_binary(c))
+                  if (reveal or not is_sensitive_output(bundle, n, sensitive)) and v.is_binary(c))
 
 
 def recorded_parameters(claim):
@@ -49,7 +61,8 @@ def describe_installation(store, name, history=False, reveal=False):
         return {"name": name, "exists": False, "status": model.STATUS_UNKNOWN}
     current = installation.last_successful_modifying or installation.last_modifying
     bundle = Bundle(current["bundle"])
-    outputs = latest_outputs(store, installation)
+    marked = set()
+    outputs = latest_outputs(store, installation, marked)
     info = {
         "name": name,
         "exists": True,
@@ -57,9 +70,9 @@ def describe_installation(store, name, history=False, reveal=False):
         "revision": installation.current_revision,
         "bundle": claim_summary(current)["bundle"],
         "parameters": recorded_parameters(current),
-        "outputs": render_outputs(bundle, outputs, reveal),
-        "sensitive_outputs": sorted(n for n in outputs if bundle.is_sensitive_output(n)),
-        "binary_outputs": binary_outputs(bundle, outputs, reveal),
+        "outputs": render_outputs(bundle, outputs, reveal, marked),
+        "sensitive_outputs": sorted(n for n in outputs if is_sensitive_output(bundle, n, marked)),
+        "binary_outputs": binary_outputs(bundle, outputs, reveal, marked),
         "last_action": _last_action(installation),
         "lock_holder": store.lock_holder(name),
     }
@@ -85,8 +98,9 @@ def _public_claim(claim):
     return summary
 
 
-def latest_outputs(store, installation):
-    """The newest value of every output name across the installation's results."""
+def latest_outputs(store, installation, sensitive=None):
+    """The newest value of every output name across the installation's results. ``sensitive``
+    (a set) gains the names whose newest value its result recorded as sensitive."""
     found = {}
     for claim in reversed(installation.claims):
         for result in reversed(installation.results.get(claim["id"], [])):
@@ -94,6 +108,8 @@ def latest_outputs(store, installation):
             if names:
                 values = store.output_values(installation.name, result["id"])
                 found.update({n: values[n] for n in names if n in values})
+                if sensitive is not None:
+                    sensitive.update(names & recorded_sensitive_outputs(result))
     return found
 
 

@@ -13,6 +13,7 @@ dependencies exist). Source types other than ``output`` are skipped here.
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import applies_to
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
+from ansible_collections.cnab.runtime.plugins.module_utils.lookup import recorded_sensitive_outputs
 
 EXTENSION = "io.cnab.parameter-sources"
 OUTPUT = "output"
@@ -78,6 +79,7 @@ def resolve(bundle, installation, action, read_outputs, skip=()):
     if not wanted or installation is None:
         return {}
     found = {}  # output name -> (result id, bytes)
+    marked = set()  # outputs their result recorded as sensitive (they hold a secret input)
     pending = set(wanted.values())
     for claim in reversed(installation.modifying_claims()):
         if not pending:
@@ -92,11 +94,14 @@ def resolve(bundle, installation, action, read_outputs, skip=()):
         for output in produced:
             if output in values:
                 found[output] = (result["id"], values[output])
+                if output in recorded_sensitive_outputs(result):
+                    marked.add(output)
                 pending.discard(output)
     resolved = {}
     for name, output in sorted(wanted.items()):
         if output in found:
             result_id, content = found[output]
-            sensitive = bundle.is_sensitive_output(output) or bundle.is_sensitive_parameter(name)
+            sensitive = (bundle.is_sensitive_output(output) or output in marked
+                         or bundle.is_sensitive_parameter(name))
             resolved[name] = SourcedValue(v.parameter_from_output(bundle, name, content), output, result_id, sensitive)
     return resolved

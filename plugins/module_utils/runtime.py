@@ -81,7 +81,7 @@ class _Inputs:
     action gets: the same plus, once the decision is taken, values from parameter sources
     (``_with_sources``), which change with every run and so take no part in the decision."""
 
-    def __init__(self, source, parameters, credentials, key):
+    def __init__(self, source, parameters, credentials, key, recorded_sensitive=()):
         self.source = source
         self.bundle = bundle = source.bundle if source else None
         self.parameters = parameters
@@ -90,20 +90,28 @@ class _Inputs:
         self.credentials = credentials
         self.parameters_fp = v.fingerprint(key, parameters) if bundle else None
         self.credentials_fp = v.fingerprint(key, credentials) if bundle else None
-        self.masker = v.Masker(list(credentials.values()))
+        self.masker = v.Masker()
+        for name, value in credentials.items():
+            self.masker.add(value, 'credential "%s"' % name)
+        # Names of the parameters to mask: those the bundle declares sensitive and those an earlier
+        # claim recorded as sensitive; None when no bundle says which are (mask them all).
+        self.sensitive_parameters = None
         if bundle:
-            self.add_secrets(v.split_sensitive(bundle, parameters)[1])
+            names = set(v.split_sensitive(bundle, parameters)[1]) | (set(recorded_sensitive) & set(parameters))
+            self.sensitive_parameters = sorted(names)
+            self.add_secrets({name: parameters[name] for name in self.sensitive_parameters})
 
     def add_secrets(self, values):
         """Mask these parameter values, and the decoded content of the file parameters among them."""
-        for value in values.values():
-            self.masker.add(value)
-        for content in v.file_parameter_contents(self.bundle, values).values():
-            self.masker.add(content)
+        for name, value in values.items():
+            self.masker.add(value, 'parameter "%s"' % name)
+        for name, content in v.file_parameter_contents(self.bundle, values).items():
+            self.masker.add(content, 'parameter "%s"' % name)
 
 
 def execute(request, on_secrets=None):
-    """Run ``request``. ``on_secrets(values)`` learns the values to mask as soon as they are known."""
+    """Run ``request``. ``on_secrets(masker, sensitive_parameters)`` learns the secrets to mask and
+    the names of the sensitive parameters (None: unknown) as soon as they are known."""
     store = open_store(request.claim_store)
     if request.intent == "action" and request.bundle:
         # A stateless action needs no installation: nothing is read from the store.
@@ -175,6 +183,7 @@ def _plan(installation, inputs, request, action_info):
     response = Response(plan.changed, plan.operation, plan.reason, _diff(installation, inputs, plan))
     response.secrets = inputs.masker.secrets
     response.warnings.extend(inputs.source.warnings if inputs.source else ())
+    response.warnings.extend(v.weak_secret_warnings(inputs.masker))
     if plan.operation is not None and inputs.bundle is not None:
         response.warnings.extend(inputs.bundle.warnings())
     return plan, response
@@ -215,9 +224,9 @@ def _resolve(store, installation, request, on_secrets):
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         bundle.validate()  # a malformed bundle: let validation say what is wrong
         raise BundleError("bundle.json is malformed: %s." % exc) from exc
-    inputs = _Inputs(source, resolved, credentials, key)
+    inputs = _Inputs(source, resolved, credentials, key, recorded_sensitive_parameters(installation))
     if on_secrets:
-        on_secrets(inputs.masker.secrets)
+        on_secrets(inputs.masker, inputs.sensitive_parameters)
     return inputs
 
 
@@ -236,7 +245,7 @@ def _with_sources(store, installation, inputs, action, on_secrets):
     inputs.values, inputs.sourced = values, sourced
     inputs.add_secrets({n: s.value for n, s in sourced.items() if s.sensitive})
     if on_secrets:
-        on_secrets(inputs.masker.secrets)
+        on_secrets(inputs.masker, inputs.sensitive_parameters)
     return inputs
 
 
@@ -389,10 +398,13 @@ def _run(store, installation, request, inputs, prepared, response):
     return response
 
 
-def _outcome(bundle, action, outcome):
-    """Outputs, metadata, the names of sensitive outputs, status and message of a run."""
+def _outcome(bundle, action, outcome, masker):
+    """Outputs, metadata, the names of sensitive outputs, the names of those only sensitive
+    because they hold a secret input, status and message of a run."""
     outputs, metadata, problems = v.collect_outputs(bundle, action, outcome.outputs)
     sensitive_outputs = {n for n in outputs if bundle.is_sensitive_output(n)}
+    holding_secrets = v.outputs_holding_secrets(outputs, metadata, sensitive_outputs, masker)
+    sensitive_outputs |= holding_secrets
     if outcome.canceled:
         status, message = model.STATUS_CANCELED, "the run was canceled"
     elif outcome.succeeded and not problems:
@@ -402,18 +414,21 @@ def _outcome(bundle, action, outcome):
         if outcome.exit_code not in (0, None):
             reasons.append("the invocation image exited with code %s" % outcome.exit_code)
         status, message = model.STATUS_FAILED, "; ".join(reasons + problems)
-    return outputs, metadata, sensitive_outputs, status, message
+    return outputs, metadata, sensitive_outputs, holding_secrets, status, message
 
 
-def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message):
+def _render(response, request, bundle, inputs, outputs, sensitive_outputs, holding_secrets, outcome, status, message):
     """Fill the response, every secret masked. Revealed outputs stay out of ``secrets``, or
     Ansible would mask them in the very result that reveals them."""
-    output_masker = v.Masker(outputs[n] for n in sensitive_outputs)
+    output_masker = v.Masker()
+    for name in sensitive_outputs:
+        output_masker.add(outputs[name], 'output "%s"' % name)
     # One masker over both sets, longest first: a secret output may contain a secret input.
-    mask = v.Masker(inputs.masker.secrets + output_masker.secrets).mask
+    mask = inputs.masker.combined(output_masker).mask
     response.result = {"status": status, "message": mask(message)}
-    response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive)
-    response.binary_outputs = binary_outputs(bundle, outputs, request.reveal_sensitive)
+    response.outputs = render_outputs(bundle, outputs, request.reveal_sensitive, sensitive_outputs)
+    response.binary_outputs = binary_outputs(bundle, outputs, request.reveal_sensitive, sensitive_outputs)
+    response.warnings.extend(v.secret_output_warning(name) for name in sorted(holding_secrets))
     response.logs = mask(outcome.logs)
     response.secrets = inputs.masker.secrets + ([] if request.reveal_sensitive else output_masker.secrets)
     response.failed = status != model.STATUS_SUCCEEDED
@@ -422,9 +437,14 @@ def _render(response, request, bundle, inputs, outputs, sensitive_outputs, outco
 
 def _finish(store, installation, request, inputs, claim, outcome, response):
     bundle = inputs.bundle
-    outputs, metadata, sensitive_outputs, status, message = _outcome(bundle, claim["action"], outcome)
-    message = _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message)
+    outputs, metadata, sensitive_outputs, holding_secrets, status, message = _outcome(
+        bundle, claim["action"], outcome, inputs.masker)
+    message = _render(response, request, bundle, inputs, outputs, sensitive_outputs, holding_secrets, outcome,
+                      status, message)
     result = model.new_result(claim, status, message or None, metadata)
+    if holding_secrets:
+        # Readers take sensitivity from the bundle, and from here for the outputs it does not declare so.
+        result["custom"] = {model.RUNTIME_KEY: {"sensitiveOutputs": sorted(sensitive_outputs)}}
     store.write_result(installation.name, result, outputs, sensitive_outputs)
     response.claim = claim_summary(claim)
     response.result["id"] = result["id"]
@@ -445,11 +465,12 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
     for secret in secrets:
         inputs.masker.add(secret)
     if on_secrets:
-        on_secrets(inputs.masker.secrets)
+        on_secrets(inputs.masker, inputs.sensitive_parameters)
     response = Response(info.modifies, info.name, "stateless actions always run" if info.stateless
                         else "actions that do not modify always run and change nothing")
     response.secrets = inputs.masker.secrets
     response.warnings.extend(source.warnings)
+    response.warnings.extend(v.weak_secret_warnings(inputs.masker))
     response.warnings.extend(bundle.warnings())
     if request.check_mode and info.modifies:
         return response
@@ -468,8 +489,9 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
             outcome = driver.run(operation)
         finally:
             driver.discard()
-    outputs, _metadata, sensitive_outputs, status, message = _outcome(bundle, info.name, outcome)
-    _render(response, request, bundle, inputs, outputs, sensitive_outputs, outcome, status, message)
+    outputs, _metadata, sensitive_outputs, holding_secrets, status, message = _outcome(
+        bundle, info.name, outcome, inputs.masker)
+    _render(response, request, bundle, inputs, outputs, sensitive_outputs, holding_secrets, outcome, status, message)
     return response
 
 
@@ -503,23 +525,46 @@ def _diff(installation, inputs, plan):
 
 
 def sensitive_inputs(request):
-    """Best effort, for a run that failed before its inputs were resolved: the sensitive
-    parameter values the user passed, so the adapter masks them in the failure too."""
+    """For a run that failed before its inputs were resolved: ``(names, masker)``, the names of the
+    given parameters to mask (None: all of them) and a masker of their values. Without network:
+    the sensitivity the bundle option declares when it can be read locally, together with the names
+    the installation's recorded claim marks sensitive. When in doubt (no readable bundle, a registry
+    bundle, an unreadable store), every given parameter is masked."""
+    given = request.parameters if isinstance(request.parameters, dict) else {}
+    names = _sensitive_names(request, given)
+    masker = v.Masker()
+    for name, value in given.items():
+        if names is None or name in names:
+            masker.add(value, 'parameter "%s"' % name)
+    return names, masker
+
+
+def recorded_sensitive_parameters(installation):
+    """Names any claim of ``installation`` recorded as sensitive: masked even when a new bundle
+    no longer declares them so."""
+    names = set()
+    for claim in installation.claims:
+        recorded = model.runtime_custom(claim).get("sensitiveParameters")
+        if isinstance(recorded, list):
+            names.update(name for name in recorded if isinstance(name, str))
+    return names
+
+
+def _sensitive_names(request, given):
     try:
-        stored = None
-        if not request.bundle or sources.kind_of(request.bundle) == sources.REGISTRY:
-            store = open_store(request.claim_store)
-            stored = store.installation(check_installation_name(request.installation)).last_modifying
+        recorded, stored = set(), None
+        if request.installation:
+            installation = open_store(request.claim_store).installation(check_installation_name(request.installation))
+            stored = installation.last_successful_modifying or installation.last_modifying
+            recorded = recorded_sensitive_parameters(installation)
         if request.bundle:
-            bundle = sources.masking_bundle(request.bundle, stored)
-            if bundle is None:  # a registry bundle never fetched: mask every value given
-                return v.Masker(value for value in (request.parameters or {}).values() if isinstance(value, str)).secrets
+            if sources.kind_of(request.bundle) == sources.REGISTRY:
+                return None  # never fetched, or it failed on the way: which parameters are secret is unknown
+            bundle = sources.masking_bundle(request.bundle)
         else:
             bundle = Bundle(stored["bundle"]) if stored else None
         if bundle is None:
-            return []
-        masker = v.Masker(value for name, value in (request.parameters or {}).items()
-                          if bundle.is_sensitive_parameter(name))
-        return masker.secrets
-    except (CnabError, OSError, TypeError, KeyError, AttributeError, ValueError):
-        return []
+            return None
+        return sorted({name for name in given if bundle.is_sensitive_parameter(name)} | (recorded & set(given)))
+    except (CnabError, OSError, TypeError, KeyError, AttributeError, ValueError, RecursionError):
+        return None

@@ -17,7 +17,7 @@ import os
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, load_bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import ImageSource
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, RegistryError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ArchiveError, BundleError, RegistryError
 
 FILE, ARCHIVE, REGISTRY = "file", "archive", "registry"
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar")
@@ -35,6 +35,7 @@ class BundleSource:
         self.registry_options = registry_options or {}
         self.signature = None  # the verify policy's record (apply_policy), kept in the claim
         self.invocation_image = None  # archive: docker_load.image_record of the invocation image
+        self.unchecked_archive = None  # archive only identified (or taken from the claim): read whole before it runs
         self.warnings = []
 
     def claim_custom(self):
@@ -55,9 +56,11 @@ class BundleSource:
         return {RELOCATION_MAPPING_PATH: json.dumps(self.relocation_mapping, sort_keys=True, indent=2)}
 
     def image_source(self, image):
-        """Where the driver takes ``image`` (an invocationImages entry) from."""
+        """Where the driver takes ``image`` (an invocationImages entry) from; an archive that is
+        going to run has had every member checked first (check_archive)."""
         original = image.get("image")
         if self.kind == ARCHIVE:
+            self.check_archive()
             recorded = self.invocation_image if original == (self.invocation_image or {}).get("image") else None
             return ImageSource(ARCHIVE, original, archive=self.bundle.reference, original=original,
                                digest=image.get("contentDigest"), recorded=recorded)
@@ -66,6 +69,20 @@ class BundleSource:
             return ImageSource(REGISTRY, relocated, auth=self.registry_options, original=original,
                                digest=image.get("contentDigest"))
         return ImageSource("engine", original)
+
+    def check_archive(self):
+        """Read the whole archive, with every member checked as on a fresh install, when it was only
+        identified: the identity (its first members, or the recorded claim) says nothing of the
+        members after the bundle index, and the archive is what runs."""
+        if self.unchecked_archive is None:
+            return
+        from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
+
+        with ThickArchive(self.unchecked_archive) as archive:
+            if archive.index_digest != self.index_digest:
+                raise ArchiveError("The archive %s changed while it was read (its bundle index is now %s, not %s); "
+                                   "run again." % (self.unchecked_archive, archive.index_digest, self.index_digest))
+        self.unchecked_archive = None
 
 
 def kind_of(text):
@@ -214,6 +231,7 @@ def _open_archive(text, recorded, resolve_tag):
 
         known = _recorded_source(recorded, ARCHIVE, runtime_custom(recorded).get("indexDigest"), path, None)
         if known is not None:
+            known.unchecked_archive = path  # not even opened: a run reads it first
             return known
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
 
@@ -222,6 +240,7 @@ def _open_archive(text, recorded, resolve_tag):
     with ThickArchive(path, identify_only=True) as archive:
         known = _recorded_source(recorded, ARCHIVE, archive.index_digest, path, None)
         if known is not None:
+            known.unchecked_archive = None if archive.complete else path
             return known
         if archive.complete:
             return _archive_source(archive, path)

@@ -14,6 +14,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import RUNTIME_KEY, runtime_custom
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, ParameterError
+from ansible_collections.cnab.runtime.plugins.module_utils.lookup import is_sensitive_output, recorded_sensitive_outputs
 
 
 def plan_copy(source, destination, names):
@@ -77,6 +78,7 @@ def copy_installations(source, destination, names, lock_timeout, check_mode=Fals
             for result in results:
                 bundle = Bundle(by_claim[result["claimId"]]["bundle"])
                 values = source.output_values(name, result["id"]) if result.get("outputs") else {}
-                sensitive = {n for n in values if bundle.is_sensitive_output(n)}
+                marked = recorded_sensitive_outputs(result)
+                sensitive = {n for n in values if is_sensitive_output(bundle, n, marked)}
                 destination.write_result(name, result, values, sensitive)
     return copied

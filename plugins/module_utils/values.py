@@ -9,12 +9,14 @@ import hashlib
 import hmac
 import json
 import os
+import re
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     OUTPUTS_DIR,
     SENSITIVE_MASK,
     applies_to,
     container_path,
+    has_control_character,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CredentialError,
@@ -188,6 +190,9 @@ def _add_destination(env, files, dest, text, what):
 
 
 def _container_path(path, what):
+    if has_control_character(path):
+        raise ParameterError("%s path %s holds a control character (such as NUL or a line break), which no path in "
+                             "the container may hold." % (what, json.dumps(path)))
     clean = container_path(path)
     if clean == OUTPUTS_DIR or clean.startswith(OUTPUTS_DIR + "/"):
         raise ParameterError("%s path %s may not be under %s." % (what, path, OUTPUTS_DIR))
@@ -312,6 +317,24 @@ def collect_outputs(bundle, action, files):
     return values, metadata, problems
 
 
+def outputs_holding_secrets(outputs, metadata, sensitive, masker):
+    """Names of the outputs outside ``sensitive`` whose value holds a secret of ``masker`` (a
+    credential or a sensitive parameter, in any form it masks). They are to be stored and returned
+    as sensitive; their content digest leaves ``metadata``, as for every sensitive output."""
+    found = set()
+    for name, content in outputs.items():
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else to_text(content)
+        if name not in sensitive and masker.finds(text):
+            found.add(name)
+            metadata.get(name, {}).pop("contentDigest", None)
+    return found
+
+
+def secret_output_warning(name):
+    return ('output "%s" is not declared sensitive but holds the value of a credential or sensitive parameter: '
+            "it is stored and returned as sensitive" % name)
+
+
 def _output_problem(content, definition, sensitive):
     types = _types(definition)
     if types is None or "string" in types:
@@ -350,17 +373,128 @@ def output_value(bundle, name, content):
     return text
 
 
+# ---- masking ----------------------------------------------------------------------------------
+
+# A secret shorter than this is masked only where it stands alone: masked inside words, "t" or
+# "80" would blank every "t" of a message and every "80" of a port number (docs/security.md).
+MIN_SECRET_LENGTH = 4
+# A longer value (a large structured parameter) is masked by its exact forms, not by a pattern.
+_PATTERN_LIMIT = 4096
+_JSON_ESCAPES = {'"': '"', "\\": "\\", "\b": "b", "\t": "t", "\n": "n", "\f": "f", "\r": "r"}
+_GO_ESCAPES = dict(_JSON_ESCAPES, **{"\a": "a", "\v": "v"})
+_GO_JSON_ESCAPED = "<>&\u2028\u2029"
+_ESCAPE = re.compile(r"\\(?:u[0-9a-f]{4}|U[0-9a-f]{8}|x[0-9a-f]{2}|.)", re.S)
+_HEX_ESCAPE = re.compile(r"\\(?:u[0-9a-f]{4}|U[0-9a-f]{8}|x[0-9a-f]{2})")
+
+
+def _json_u(code):
+    if code > 0xFFFF:  # JSON writes a character beyond the BMP as a UTF-16 surrogate pair
+        code -= 0x10000
+        return "\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+    return "\\u%04x" % code
+
+
+def _go_u(code):
+    return "\\u%04x" % code if code <= 0xFFFF else "\\U%08x" % code
+
+
+def _char_forms(char):
+    """How each runtime or tool on the path writes ``char``: the one table behind all masking.
+
+    ``json``: RFC 8259's short escapes, other control characters as ``\\u00XX`` (Python with
+    ``ensure_ascii=False``, Go with ``SetEscapeHTML(false)``, most tools); ``json_ascii``: also
+    non-ASCII as ``\\uXXXX`` (Python's default); ``go_json``: Go's ``encoding/json``, which escapes
+    ``<``, ``>``, ``&`` and U+2028/9 too; ``go``: Go's ``%q`` (``strconv.Quote``: ``\\x00``, ``\\t``,
+    ``\\u`` for what is not printable); ``go_ascii``: ``%+q``; ``bytes``: each UTF-8 byte of a
+    non-ASCII character as ``\\xNN`` (``%q`` of bytes, Python's bytes repr).
+    """
+    code = ord(char)
+    if char in _JSON_ESCAPES:
+        json_form = "\\" + _JSON_ESCAPES[char]
+    elif code < 0x20:
+        json_form = "\\u%04x" % code
+    else:
+        json_form = char
+    if char in _GO_ESCAPES:
+        go = "\\" + _GO_ESCAPES[char]
+    elif code < 0x20 or code == 0x7F:
+        go = "\\x%02x" % code
+    elif not char.isprintable():
+        go = _go_u(code)
+    else:
+        go = char
+    ascii_only = code < 0x80
+    return {
+        "raw": char,
+        "json": json_form,
+        "json_ascii": json_form if ascii_only else _json_u(code),
+        "go_json": "\\u%04x" % code if char in _GO_JSON_ESCAPED else json_form,
+        "go": go,
+        "go_ascii": go if ascii_only else _go_u(code),
+        "bytes": char if ascii_only else "".join("\\x%02x" % b for b in char.encode("utf-8", "surrogatepass")),
+        "json_slash": "\\/" if char == "/" else json_form,  # JSON's optional escape of "/" (PHP, some Java)
+    }
+
+
+def encoded_forms(value):
+    """``value`` in each encoding of ``_char_forms``, hex digits in lower and in upper case: what a
+    masking by exact substrings (Ansible's ``no_log_values``) needs to know."""
+    tables = [_char_forms(char) for char in value]
+    forms = {"".join(table[encoding] for table in tables) for encoding in (tables[0] if tables else {})}
+    forms |= {_HEX_ESCAPE.sub(lambda escape: escape.group()[:2] + escape.group()[2:].upper(), form) for form in forms}
+    return forms | {value}
+
+
+def _form_pattern(form):
+    """One form of one character as a regular expression: an escape also behind more backslashes
+    (escaped text escaped again, as in JSON inside a JSON string), its hex digits in either case."""
+    if not form.startswith("\\") or len(form) == 1:
+        return re.escape(form)
+    parts = []
+    for escape in _ESCAPE.findall(form):
+        body = escape[1:]
+        parts.append(r"\\+" + re.escape(body[0]) + "".join(
+            "[%s%s]" % (digit, digit.upper()) if digit in "abcdef" else digit for digit in body[1:]))
+    return "".join(parts)
+
+
+def _secret_pattern(value):
+    """A regular expression matching ``value`` in any mix of its ``_char_forms``. A short value
+    matches only as a whole token: not inside a word, before or after a letter, digit or "_"
+    (an escape such as ``\\n`` before it counts as a separator)."""
+    parts = []
+    for char in value:
+        alternatives = sorted({_form_pattern(form) for form in _char_forms(char).values()}, key=len, reverse=True)
+        parts.append(alternatives[0] if len(alternatives) == 1 else "(?:%s)" % "|".join(alternatives))
+    if len(value) < MIN_SECRET_LENGTH:
+        first = value[0]
+        if re.match(r"\w", first) and parts[0] == re.escape(first):
+            # Checked after the first character, so the search still starts from a literal (fast).
+            parts[0] += r"(?:(?<!\w%s)|(?<=\\[nrtbfv]%s))" % (parts[0], parts[0])
+        elif re.match(r"\w", first):
+            parts.insert(0, r"(?:(?<!\w)|(?<=\\[nrtbfv]))")
+        if re.match(r"\w", value[-1]):
+            parts.append(r"(?!\w)")
+    return re.compile("".join(parts))
+
+
 class Masker:
-    """Replaces every secret value in text, in every form an image may print it: as is,
-    JSON-escaped, as JSON with or without spaces, and each string inside a structured
-    value. Longest first, so a secret that contains another is masked whole."""
+    """Replaces every secret value in text, in every form an image, a runtime or a tool may print it:
+    as is, in the encodings of ``_char_forms`` (JSON escapes, Go's ``%q``, either hex case), as JSON
+    with or without spaces or indentation, and each string inside a structured value. Longest
+    first, so a secret that contains another is masked whole. A value shorter than
+    ``MIN_SECRET_LENGTH`` is masked only as a whole token, and named in ``weak``."""
 
     def __init__(self, secrets=()):
-        self._secrets = set()
+        self._values = set()
+        self._patterns = {}
+        self.weak = set()  # labels of secrets with a value masked only as a whole token
         for secret in secrets:
             self.add(secret)
 
-    def add(self, secret):
+    def add(self, secret, label=None):
+        """Mask ``secret`` (text, bytes, a number or a structured value); ``label`` names it in
+        ``weak``, as 'credential "x"'."""
         if secret is None:
             return
         if isinstance(secret, bytes):
@@ -371,23 +505,62 @@ class Masker:
             except ValueError:
                 pass
         for form in _printed_forms(secret):
-            if form.strip():
-                self._secrets.add(form)
-                self._secrets.add(form.strip())
+            for text in (form, form.strip()):
+                if text.strip():
+                    self._values.add(text)
+                    if len(text) < MIN_SECRET_LENGTH and label:
+                        self.weak.add(label)
+
+    def combined(self, other):
+        """A masker of both sets of secrets."""
+        masker = Masker()
+        masker._values = self._values | other._values
+        masker.weak = self.weak | other.weak
+        return masker
 
     @property
     def secrets(self):
-        return sorted(self._secrets, key=len, reverse=True)
+        """Exact texts to mask by substring (for Ansible's ``no_log_values``), longest first: every
+        encoded form of each value, but no short value, which would be masked inside every word."""
+        forms = set()
+        for value in self._values:
+            if len(value) >= MIN_SECRET_LENGTH:
+                forms |= encoded_forms(value)
+        return sorted(forms, key=len, reverse=True)
+
+    @property
+    def short_values(self):
+        return sorted(value for value in self._values if len(value) < MIN_SECRET_LENGTH)
+
+    def _ordered_patterns(self):
+        for value in sorted(self._values, key=len, reverse=True):
+            if value not in self._patterns:
+                self._patterns[value] = _secret_pattern(value) if len(value) <= _PATTERN_LIMIT else None
+            yield value, self._patterns[value]
 
     def mask(self, text):
-        for secret in self.secrets:
-            text = text.replace(secret, SENSITIVE_MASK)
+        for value, pattern in self._ordered_patterns():
+            if pattern is None:
+                for form in sorted(encoded_forms(value), key=len, reverse=True):
+                    text = text.replace(form, SENSITIVE_MASK)
+            else:
+                text = pattern.sub(SENSITIVE_MASK, text)
         return text
+
+    def finds(self, text):
+        """True when ``text`` holds one of the secrets, in any form ``mask`` masks."""
+        return self.mask(text) != text
+
+
+def weak_secret_warnings(masker):
+    return ["%s is shorter than %d characters, so it cannot be masked reliably: logs and messages mask it "
+            "only where it stands alone, not inside a longer word" % (label, MIN_SECRET_LENGTH)
+            for label in sorted(masker.weak)]
 
 
 def _printed_forms(value, depth=0):
     if isinstance(value, str):
-        return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+        return {value}
     if isinstance(value, bool) or value is None or depth > 32:
         return set()  # "true" or "null" alone is no secret worth masking everywhere
     if isinstance(value, (int, float)):

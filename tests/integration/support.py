@@ -16,12 +16,14 @@ IMAGES = {
     os.path.join(HERE, "bundles", "sleeper"): "cnab-tests/sleeper:0.1.0",
     os.path.join(HERE, "bundles", "nonroot"): "cnab-tests/nonroot:0.1.0",
     os.path.join(HERE, "bundles", "bigoutput"): "cnab-tests/bigoutput:0.1.0",
+    os.path.join(HERE, "bundles", "leaky"): "cnab-tests/leaky:0.1.0",
 }
 HELLO = os.path.join(REPO, "examples", "hello")
 SHOWCASE = os.path.join(REPO, "examples", "showcase")
 SLEEPER = os.path.join(HERE, "bundles", "sleeper")
 NONROOT = os.path.join(HERE, "bundles", "nonroot")
 BIGOUTPUT = os.path.join(HERE, "bundles", "bigoutput")
+LEAKY = os.path.join(HERE, "bundles", "leaky")
 
 
 def docker_answers():

@@ -17,7 +17,9 @@ import tarfile
 import uuid
 
 import pytest
+import thick_archives
 from fuzzing import EXAMPLES, LONG_RUN, RUN, fuzz_settings
+from hostile_registry import HostileRegistry
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -344,3 +346,141 @@ def test_random_bytes_fail_cleanly(tmp_path_factory, raw, compress):
 def test_the_long_run_generated_at_least_10000_archives():
     assert RUN["archives"] >= 10000, RUN
     print("fuzzed archives:", dict(RUN))
+
+
+# ------------------------------------------------------------------ hostile index shapes (issue 16 item 5)
+# index.json, relocation-mapping.json, the bundle index, its config manifest and an image manifest,
+# each with nodes replaced by other types, dropped or nested up to 100,000 levels, stored under their
+# own digests (whatever refers to them follows), so that the readers get past the digest checks.
+# Read as cnab_install reads an archive, as cnab_bundle publish does (against a registry that lacks
+# every image), and served by a registry to pull and copy: each works or fails with one sentence.
+HOSTILE_DOCUMENT = {"schemaVersion": "v1.2.0", "name": "hostile", "version": "1.0.0",
+                    "invocationImages": [{"image": "example.com/hostile/run:1.0.0", "imageType": "docker"}],
+                    "images": {"db": {"image": "example.com/hostile/db:1.0.0", "imageType": "docker"}}}
+VALID_DOCUMENTS = thick_archives.documents(HOSTILE_DOCUMENT)
+DEEP_MARK = "\x00deep\x00"
+hostile_values = st.one_of(json_values, st.just(DEEP_MARK), st.builds(list), st.builds(dict), st.just("sha256:" + "0" * 64),
+                           st.lists(st.text(max_size=3), max_size=3), st.integers(-2, 1 << 70))
+
+
+def _containers(value, path=()):
+    if isinstance(value, (dict, list)):
+        yield path, value
+        for key, child in (value.items() if isinstance(value, dict) else enumerate(value)):
+            yield from _containers(child, path + (key,))
+
+
+def _mutate(draw, document):
+    containers = list(_containers(document))
+    if not containers or draw(st.integers(0, 19)) == 0:
+        return draw(hostile_values)
+    _path, container = draw(st.sampled_from(containers))
+    keys = list(container) if isinstance(container, dict) else list(range(len(container)))
+    how = draw(st.sampled_from(["replace", "replace", "drop", "add"]))
+    if how == "replace" and keys:
+        container[draw(st.sampled_from(keys))] = draw(hostile_values)
+    elif how == "drop" and keys:
+        container.pop(draw(st.sampled_from(keys)))
+    elif isinstance(container, dict):
+        container[draw(st.sampled_from(["annotations", "digest", "size", "mediaType", "manifests", "layers",
+                                        "config", "urls", "platform"]) | st.text(max_size=5))] = draw(hostile_values)
+    else:
+        container.append(draw(hostile_values))
+    return document
+
+
+@st.composite
+def hostile_documents(draw):
+    target = draw(st.sampled_from(thick_archives.TARGETS))
+    document = json.loads(json.dumps(VALID_DOCUMENTS[target]))
+    for _step in range(draw(st.integers(1, 3))):
+        document = _mutate(draw, document)
+    text = json.dumps(document)
+    depth = draw(st.one_of(st.integers(1, 150), st.integers(150, 100000)))
+    kind = draw(st.sampled_from(["[%s]", '{"a":%s}']))
+    nested = kind.split("%s")[0] * depth + "1" + kind.split("%s")[1] * depth
+    return target, text.replace(json.dumps(DEEP_MARK), nested).encode()
+
+
+class _HostileReads:
+    registry = None
+
+    @classmethod
+    def get(cls):
+        if cls.registry is None:
+            cls.registry = HostileRegistry().__enter__()
+        return cls.registry
+
+
+def _refused_cleanly(read):
+    try:
+        read()
+    except CnabError as exc:
+        message = str(exc)
+        assert message and message.endswith(".") and "\n" not in message, repr(message)
+        assert len(message) < 2000, message[:200]
+        return True
+    return False
+
+
+def _install_reads(path):
+    from ansible_collections.cnab.runtime.plugins.module_utils import sources
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import docker_load
+
+    source = sources.open_source(path)
+    image = source.image_source(source.bundle.invocation_image())
+    with ThickArchive(path) as opened:
+        docker_load._image_manifest(thick_archives.EnginePlatform(), opened, image)
+
+
+HOSTILE_EXAMPLES = EXAMPLES if LONG_RUN else max(EXAMPLES // 3, 20)  # each reads an archive three ways
+
+
+@fuzz_settings(examples=HOSTILE_EXAMPLES)
+@given(hostile=hostile_documents())
+def test_hostile_archive_indexes_fail_cleanly(tmp_path_factory, hostile):
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import publish_archive
+
+    target, raw = hostile
+    workdir = str(tmp_path_factory.mktemp("hostile"))
+    entries, _digest = thick_archives.members(HOSTILE_DOCUMENT, {target: raw})
+    path = thick_archives.write(os.path.join(workdir, "hostile.tgz"), entries)
+    registry = _HostileReads.get()
+    before = snapshot(workdir)
+    RUN["hostile indexes"] += 1
+    refused = _refused_cleanly(lambda: _install_reads(path))
+    refused |= _refused_cleanly(lambda: publish_archive(path, "%s/fuzz/bundle:1" % registry.host, check_mode=True))
+    RUN["hostile indexes refused"] += refused
+    assert snapshot(workdir) == before
+
+
+REGISTRY_TARGETS = ("bundle index", "config manifest", "image manifest")
+
+
+@fuzz_settings(examples=HOSTILE_EXAMPLES)
+@given(hostile=hostile_documents().filter(lambda found: found[0] in REGISTRY_TARGETS))
+def test_hostile_registry_manifests_fail_cleanly(hostile):
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci import distribution
+
+    target, raw = hostile
+    entries, index_digest = thick_archives.members(HOSTILE_DOCUMENT, {target: raw})
+    registry = _HostileReads.get()
+    registry.manifests.clear()
+    registry.blobs.clear()
+    for name, data in entries:
+        if data is not None and name.startswith(BLOBS):
+            registry.put_manifest("fuzz/source", data, layout.OCI_INDEX if sha(data) == index_digest else OCI_MANIFEST)
+            registry.put_blob(data)
+    registry.manifests[("fuzz/source", "1")] = registry.manifests[("fuzz/source", index_digest)]
+    RUN["hostile registry manifests"] += 1
+    source = "%s/fuzz/source:1" % registry.host
+    refused = _refused_cleanly(lambda: distribution.pull_bundle(source))
+    refused |= _refused_cleanly(lambda: distribution.copy_bundle(source, "%s/fuzz/copy:1" % registry.host,
+                                                                 check_mode=True))
+    RUN["hostile registry manifests refused"] += refused
+
+
+@pytest.mark.skipif(not LONG_RUN, reason="the long run (make fuzz) checks how many documents it generated")
+def test_the_long_run_generated_at_least_10000_hostile_indexes():
+    assert RUN["hostile indexes"] >= 10000 and RUN["hostile registry manifests"] >= 10000, RUN
+    print("fuzzed hostile indexes:", dict(RUN))

@@ -15,6 +15,11 @@ import re
 import tarfile
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ImageDigestMismatch, ImageNotFound
+from ansible_collections.cnab.runtime.plugins.module_utils.oci.layout import (
+    check_descriptors,
+    descriptor_problem,
+    read_json,
+)
 
 CHUNK = 1024 * 1024
 _BLOCK = 512
@@ -33,12 +38,12 @@ def image_record(archive, original):
     try:
         digest = archive.image_digest(original)
         raw, media_type = archive.manifest(digest)
-        document = json.loads(raw)
+        document = read_json(raw, "The image manifest")
         if media_type in _INDEX_TYPES or document.get("manifests") is not None:
             ids = {}
             for child in document.get("manifests") or []:
                 platform = child.get("platform") or {}
-                config = json.loads(archive.read_blob(child["digest"])).get("config") or {}
+                config = read_json(archive.read_blob(child["digest"]), "The image manifest").get("config") or {}
                 ids["%s/%s" % (platform.get("os"), platform.get("architecture"))] = config.get("digest")
         else:
             ids = {"": (document.get("config") or {}).get("digest")}
@@ -124,11 +129,18 @@ def _image_manifest(api, archive, source):
     if source.digest and "sha256:" + hashlib.sha256(raw).hexdigest() != source.digest:
         raise ImageDigestMismatch("the image %s in archive %s does not match the bundle's contentDigest %s."
                                   % (source.original, source.archive, source.digest))
-    document = json.loads(raw)
-    if media_type in _INDEX_TYPES or document.get("manifests") is not None:
+    what = "The image manifest of %s in archive %s" % (source.original, source.archive)
+    document = read_json(raw, what)
+    if isinstance(document, dict) and (media_type in _INDEX_TYPES or document.get("manifests") is not None):
         child = _platform_child(api, document, source)
         with archive.open_blob(child["digest"]) as stream:
-            document = json.loads(b"".join(_chunks(stream)))
+            document = read_json(b"".join(_chunks(stream)), what)
+    if not isinstance(document, dict):
+        raise ImageNotFound("%s is not a JSON object." % what)
+    problem = descriptor_problem(document.get("config"))
+    if problem:
+        raise ImageNotFound("%s has a config that %s." % (what, problem))
+    check_descriptors(document.get("layers"), "layers of the image %s" % source.original, ImageNotFound)
     return document
 
 

@@ -16,7 +16,6 @@ those are read, which for archives written here is before the first image blob.
 """
 
 import io
-import json
 import os
 import posixpath
 import queue
@@ -24,13 +23,16 @@ import shutil
 import tarfile
 import tempfile
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     ArchiveError,
     BundleError,
     CnabError,
     ContentDigestMismatch,
+    NotABundleIndex,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.oci import layout
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
@@ -48,8 +50,19 @@ BLOBS = LAYOUT + "/blobs/sha256/"
 REF_NAME = "org.opencontainers.image.ref.name"
 COMPRESSION = {"gzip": 6, "fast": 1, "best": 9, "none": None}
 SMALL_BLOB = 256 * 1024          # blobs this small (manifests, configs) are kept from the first pass
-SMALL_TOTAL = 64 * 1024 * 1024   # ... up to this much in all
-METADATA_LIMIT = 16 * 1024 * 1024
+SMALL_TOTAL = 32 * 1024 * 1024   # ... up to this much in all
+# Reading is bounded in memory whatever the headers say (docs/security.md, "Hardening of inputs"):
+READ_BUFFER = 64 * 1024          # the tar stream's buffer; gzip output per read is bounded by the request
+HEADER_LIMIT = 1024 * 1024       # one GNU long name/link or PAX extended/global header
+HEADERS_PER_MEMBER = 4           # extended headers in front of one member
+HEADERS_TOTAL = 8 * 1024 * 1024  # extended headers in the whole archive
+GLOBAL_RECORDS = 64              # PAX global records (tarfile copies them into every member)
+MAX_MEMBERS = 16384
+NAME_LIMIT = 1024                # member names and link targets
+METADATA_LIMITS = {"bundle.json": layout.MAX_BUNDLE_SIZE,
+                   "relocation-mapping.json": 4 * 1024 * 1024,
+                   "artifacts/layout/index.json": 4 * 1024 * 1024}
+METADATA_TOTAL = 16 * 1024 * 1024  # the three together
 PREFETCH_WORKERS = 4
 PREFETCH_CHUNKS = 8              # per blob: bounded memory while fetching ahead
 
@@ -377,16 +390,87 @@ def _same_archive(path, plan):
 
 
 # ------------------------------------------------------------------------------------ reading
+_EXTENDED_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                   tarfile.SOLARIS_XHDTYPE)
+_MEMBER_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
+
+
+class _HeaderGuard:
+    """The byte stream under tarfile's reader, watching its headers: tarfile reads a GNU long name
+    or a PAX header whole, in one allocation, and reads sparse maps and chains of headers without a
+    bound, so every header is checked (``header``, called by the TarInfo class ``tarinfo_class``
+    makes) before tarfile reads what it announces, and the bytes read from a member's first extended
+    header until the member is handed out (``member_read``) are counted as well."""
+
+    def __init__(self, stream, path):
+        self._stream = stream
+        self._path = path
+        self._in_header = None     # bytes read since the current member's first extended header
+        self._extended = 0         # extended headers in front of the current member
+        self._extended_bytes = 0   # in the whole archive
+
+    def read(self, size=-1):
+        data = self._stream.read(size if size is not None and size >= 0 else READ_BUFFER)
+        if self._in_header is not None:
+            if not data:
+                self._refuse("ends inside the extended header of a member")
+            self._in_header += len(data)
+            if self._in_header > HEADER_LIMIT + 2 * READ_BUFFER:
+                self._refuse("has member headers (sparse maps or chained extended headers) larger than %d KiB"
+                             % (HEADER_LIMIT >> 10))
+        return data
+
+    def header(self, info):
+        if info.type == tarfile.GNUTYPE_SPARSE:
+            self._refuse("has a sparse member (%r)" % info.name[:100])
+        if info.type not in _EXTENDED_TYPES:
+            return
+        if info.size > HEADER_LIMIT:
+            self._refuse("has a member header (a GNU long name or PAX header) of %d bytes; at most %d KiB is "
+                         "accepted" % (info.size, HEADER_LIMIT >> 10))
+        self._extended += 1
+        self._extended_bytes += info.size
+        if self._extended > HEADERS_PER_MEMBER:
+            self._refuse("has more than %d extended headers in front of one member" % HEADERS_PER_MEMBER)
+        if self._extended_bytes > HEADERS_TOTAL:
+            self._refuse("has more than %d MiB of extended member headers" % (HEADERS_TOTAL >> 20))
+        if self._in_header is None:
+            self._in_header = 0
+
+    def member_read(self):
+        self._in_header = None
+        self._extended = 0
+
+    def tarinfo_class(self):
+        guard = self
+
+        class GuardedTarInfo(tarfile.TarInfo):
+            @classmethod
+            def frombuf(cls, buf, encoding, errors):
+                info = super().frombuf(buf, encoding, errors)
+                guard.header(info)
+                return info
+
+        return GuardedTarInfo
+
+    def _refuse(self, why):
+        raise ArchiveError("The archive %s %s; the archive is refused." % (self._path, why))
+
+
 def _safe_name(member):
     """The member's normalised name, or ArchiveError when the member is unsafe."""
     name = member.name
+    if len(name) > NAME_LIMIT or len(member.linkname or "") > NAME_LIMIT:
+        raise ArchiveError("An archive member's name or link target is longer than %d characters (the name starts %r); "
+                           "the archive is refused." % (NAME_LIMIT, name[:100]))
     if "\x00" in name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise ArchiveError("The archive member %r has an absolute path; the archive is refused." % name)
     normal = posixpath.normpath(name)
     if normal == ".." or normal.startswith("../") or "/../" in "/%s/" % name:
         raise ArchiveError("The archive member %r escapes the archive root; the archive is refused." % name)
-    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
-        raise ArchiveError("The archive member %r is a device, FIFO or other special file; the archive is refused." % name)
+    if member.type not in _MEMBER_TYPES or member.sparse is not None:
+        raise ArchiveError("The archive member %r is a device, FIFO, sparse or other special file; the archive is "
+                           "refused." % name)
     if member.issym() or member.islnk():
         base = posixpath.dirname(normal) if member.issym() else ""
         target = member.linkname
@@ -397,17 +481,8 @@ def _safe_name(member):
 
 
 def _well_formed_entries(entries):
-    """True when index.json's ``manifests`` is a list of descriptor objects: string digest and media
-    type, string annotations (the readers below rely on it; found by fuzzing)."""
-    if not isinstance(entries, list):
-        return False
-    for entry in entries:
-        annotations = entry.get("annotations") or {} if isinstance(entry, dict) else None
-        if not isinstance(annotations, dict) or not isinstance(entry.get("digest", ""), str) \
-                or not isinstance(entry.get("mediaType", ""), (str, type(None))) \
-                or not all(isinstance(value, str) for value in annotations.values()):
-            return False
-    return True
+    """True when index.json's ``manifests`` is a list of descriptors (layout.descriptor_problem)."""
+    return isinstance(entries, list) and not any(layout.descriptor_problem(entry) for entry in entries)
 
 
 class ThickArchive:
@@ -440,8 +515,9 @@ class ThickArchive:
         try:
             self._scan()
             self._parse()
-        except (OSError, tarfile.TarError, EOFError, TypeError) as exc:
-            # TypeError: tarfile's stream reader fails so on a gzip header cut short (found by fuzzing).
+        except (OSError, tarfile.TarError, EOFError, TypeError, ValueError, zlib.error) as exc:
+            # TypeError: tarfile's stream reader failed so on a gzip header cut short (found by fuzzing);
+            # ValueError: tarfile's parser of GNU sparse maps fails so on a map cut short.
             raise ArchiveError("The archive %s cannot be read (%s)." % (self.path, exc)) from None
         return self
 
@@ -449,26 +525,56 @@ class ThickArchive:
         self._small.clear()
 
     def _open(self):
+        """The archive as a tar stream whose memory is bounded: gzip output only as much as each read
+        asks for, a small buffer, every header checked (_HeaderGuard) before tarfile reads it."""
+        import gzip
+
         handle = open(self.path, "rb")
         magic = handle.read(2)
         handle.seek(0)
         self._compressed = magic == b"\x1f\x8b"
-        return handle, tarfile.open(fileobj=handle, mode="r|gz" if self._compressed else "r|", bufsize=CHUNK)
+        stream = gzip.GzipFile(fileobj=handle, mode="rb") if self._compressed else handle
+        guard = _HeaderGuard(stream, self.path)
+        try:
+            tar = tarfile.open(fileobj=guard, mode="r|", bufsize=READ_BUFFER, tarinfo=guard.tarinfo_class())
+        except BaseException:
+            handle.close()
+            raise
+        return handle, tar, guard
+
+    def _members(self, tar, guard):
+        """The archive's members, each checked for safety, at most MAX_MEMBERS."""
+        count = 0
+        for member in tar:
+            guard.member_read()
+            # tarfile copies the global PAX records into every later member: only a few are accepted.
+            if len(tar.pax_headers) > GLOBAL_RECORDS:
+                raise ArchiveError("The archive %s has a global PAX header of more than %d records; the archive is "
+                                   "refused." % (self.path, GLOBAL_RECORDS))
+            count += 1
+            if count > MAX_MEMBERS:
+                raise ArchiveError("The archive %s has more than %d members; the archive is refused."
+                                   % (self.path, MAX_MEMBERS))
+            yield _safe_name(member), member
 
     def _scan(self):
         seen, metadata, kept = set(), {}, 0
-        handle, tar = self._open()
+        handle, tar, guard = self._open()
         with handle, tar:
-            for member in tar:
-                name = _safe_name(member)
+            for name, member in self._members(tar, guard):
                 if name in seen and not member.isdir():
                     raise ArchiveError("The archive member %r appears twice; the archive is refused." % name)
                 seen.add(name)
                 if member.isdir():
                     continue
-                if name in ("bundle.json", "relocation-mapping.json", LAYOUT + "/index.json"):
-                    if not member.isreg() or member.size > METADATA_LIMIT:
-                        raise ArchiveError("The archive member %s is not a regular file under 16 MiB." % name)
+                if name in METADATA_LIMITS:
+                    limit = METADATA_LIMITS[name]
+                    if not member.isreg() or member.size > limit:
+                        raise ArchiveError("The archive member %s is not a regular file of at most %d MiB."
+                                           % (name, limit >> 20))
+                    if sum(len(data) for data in metadata.values()) + member.size > METADATA_TOTAL:
+                        raise ArchiveError("The archive's bundle.json, relocation-mapping.json and index.json "
+                                           "hold more than %d MiB together." % (METADATA_TOTAL >> 20))
                     metadata[name] = tar.extractfile(member).read()
                 elif name.startswith(BLOBS) and posixpath.dirname(name) + "/" == BLOBS:
                     digest = check_digest("sha256:" + posixpath.basename(name))
@@ -507,12 +613,12 @@ class ThickArchive:
             return False
         if self._index_entries is None:
             try:
-                entries = json.loads(metadata[LAYOUT + "/index.json"]).get("manifests")
-            except (ValueError, AttributeError):
-                entries = None
+                entries = self._json(LAYOUT + "/index.json", metadata[LAYOUT + "/index.json"]).get("manifests")
+            except (ArchiveError, AttributeError):
+                entries = None  # _parse says what is wrong with it
             if not _well_formed_entries(entries or []):
                 entries = []
-            self._index_entries = [(e.get("digest"), e["mediaType"]) for e in entries or []
+            self._index_entries = [(e["digest"], e["mediaType"]) for e in entries or []
                                    if e.get("mediaType") in INDEX_TYPES]
         # The entry _parse will take: the first bundle index the archive has, so every one before it
         # must have been read (and not be a bundle index).
@@ -521,34 +627,38 @@ class ThickArchive:
                 return False
             try:
                 index = layout.CnabIndex(self._small[digest], media_type)
-            except (BundleError, AttributeError, TypeError):
+            except BundleError:
                 continue
-            return isinstance(index.config, dict) and index.config.get("digest") in self._small
+            return index.config["digest"] in self._small
         return False
+
+    def _json(self, name, raw):
+        return parse_json(raw, "The archive member %s" % name, error=ArchiveError, max_size=METADATA_LIMITS[name])
 
     def _parse(self):
         self.bundle_bytes = self._metadata["bundle.json"]
         self.bundle_digest = sha256_digest(self.bundle_bytes)
-        try:
-            self.document = json.loads(self.bundle_bytes)
-            if "relocation-mapping.json" in self._metadata:
-                self.relocation_mapping = json.loads(self._metadata["relocation-mapping.json"])
-            if LAYOUT + "/index.json" in self._metadata:
-                self.layout_index = json.loads(self._metadata[LAYOUT + "/index.json"])
-        except ValueError as exc:
-            raise ArchiveError("The archive %s holds invalid JSON (%s)." % (self.path, exc)) from None
-        if not isinstance(self.document, dict) or not isinstance(self.relocation_mapping, dict) \
-                or not isinstance(self.layout_index, dict):
-            raise ArchiveError("The archive %s holds JSON of the wrong shape." % self.path)
-        if not _well_formed_entries(self.layout_index.get("manifests") or []):
-            raise ArchiveError("The archive %s has an index.json whose manifests are not descriptors." % self.path)
+        self.document = self._json("bundle.json", self.bundle_bytes)
+        if "relocation-mapping.json" in self._metadata:
+            self.relocation_mapping = self._json("relocation-mapping.json", self._metadata["relocation-mapping.json"])
+        if LAYOUT + "/index.json" in self._metadata:
+            self.layout_index = self._json(LAYOUT + "/index.json", self._metadata[LAYOUT + "/index.json"])
+        if not isinstance(self.document, dict):
+            raise ArchiveError("The archive %s holds a bundle.json that is not a JSON object." % self.path)
+        if not isinstance(self.relocation_mapping, dict) or not all(
+                isinstance(value, str) for value in self.relocation_mapping.values()):
+            raise ArchiveError("The archive %s holds a relocation-mapping.json that is not an object of image "
+                               "references." % self.path)
+        if not isinstance(self.layout_index, dict):
+            raise ArchiveError("The archive %s holds an index.json that is not a JSON object." % self.path)
+        layout.check_descriptors(self.layout_index.get("manifests"), "archive's index.json manifests", ArchiveError)
         for entry in self.layout_index.get("manifests") or []:
-            if entry.get("mediaType") in INDEX_TYPES and self.has_blob(entry.get("digest", "")):
+            if entry.get("mediaType") in INDEX_TYPES and self.has_blob(entry["digest"]):
                 raw = self.read_blob(entry["digest"])
                 try:
                     index = layout.CnabIndex(raw, entry["mediaType"])
-                except BundleError:
-                    continue
+                except NotABundleIndex:
+                    continue  # an image's index; a malformed bundle index is refused
                 config_digest, _size = layout.config_blob_descriptor(self.read_blob(index.config["digest"]))
                 if config_digest != self.bundle_digest:
                     raise ContentDigestMismatch("The archive's bundle.json does not match the digest its bundle "
@@ -634,10 +744,17 @@ class ThickArchive:
                     yield chunk
 
             return VerifyingReader(chunks(), digest, size, what="archive blob", close=handle.close)
-        for found, _size, reader in self.iter_blobs([digest]):
-            if found == digest:
-                return reader
-        raise ArchiveError("The archive %s lacks blob %s." % (self.path, digest))
+        # The scan stays open as long as the reader: a generator dropped early closes its archive.
+        blobs = self.iter_blobs([digest])
+        _found, _size, reader = next(blobs)
+
+        def chunks():
+            try:
+                yield from iter(lambda: reader.read(CHUNK), b"")
+            finally:
+                blobs.close()
+
+        return VerifyingReader(chunks(), digest, size, what="archive blob", close=blobs.close)
 
     def iter_blobs(self, digests):
         """Yield ``(digest, size, verified reader)`` for ``digests`` in archive order, in one pass.
@@ -647,9 +764,9 @@ class ThickArchive:
             for digest in sorted(wanted, key=lambda d: self._offsets.get(d, 0)):
                 yield digest, self._sizes[digest], self.open_blob(digest)
             return
-        handle, tar = self._open()
+        handle, tar, guard = self._open()
         with handle, tar:
-            for member in tar:
+            for _name, member in self._members(tar, guard):
                 if not member.isreg() or not member.name.lstrip("./").startswith(BLOBS):
                     continue
                 digest = "sha256:" + posixpath.basename(member.name)

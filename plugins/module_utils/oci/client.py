@@ -20,7 +20,9 @@ import threading
 import time
 from urllib.parse import urlencode, urljoin
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    BundleError,
     ContentDigestMismatch,
     ManifestRefused,
     RegistryAuthError,
@@ -57,6 +59,16 @@ def is_loopback(registry):
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _json_object(response):
+    """A registry's or token service's JSON answer as an object, {} when it is not one (no larger
+    than a manifest, depth-bounded: bundle.parse_json)."""
+    try:
+        body = parse_json(response.content, "The registry's answer", max_size=MAX_MANIFEST_SIZE)
+    except BundleError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 class _Body:
@@ -235,12 +247,9 @@ class RegistryClient:
                                     % (self.registry, " ".join(scopes)))
         if response.status_code != 200:
             raise RegistryError("The token service of registry %s answered HTTP %s." % (self.registry, response.status_code))
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        body = _json_object(response)
         token = body.get("token") or body.get("access_token")
-        if not token:
+        if not token or not isinstance(token, str):
             raise RegistryAuthError("The token service of registry %s returned no token." % self.registry)
         return token
 
@@ -322,10 +331,9 @@ class RegistryClient:
         if 404 in expect:
             return response
         try:
-            errors = response.json().get("errors") or []
-            detail = "; ".join("%s %s" % (e.get("code", ""), e.get("message", "")) for e in errors)
-        except ValueError:
-            detail = ""
+            errors = _json_object(response).get("errors")
+            errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+            detail = "; ".join("%s %s" % (e.get("code", ""), e.get("message", "")) for e in errors)[:500]
         finally:
             response.close()
         answer = "HTTP %s%s" % (response.status_code, (" (%s)" % detail.strip()) if detail.strip() else "")

@@ -3,7 +3,8 @@
 import hashlib
 import re
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ContentDigestMismatch
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, ContentDigestMismatch
 
 CHUNK = 1024 * 1024
 
@@ -23,22 +24,24 @@ def sha256_digest(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def is_sha256_digest(value):
+    return isinstance(value, str) and _DIGEST.match(value) is not None
+
+
 def check_digest(digest):
     """``digest`` when it is a sha256 digest; other algorithms are refused."""
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not is_sha256_digest(digest):
         raise ContentDigestMismatch("%r is not a sha256 digest (only sha256 is supported)." % (digest,))
     return digest
 
 
 def media_type_of(raw, header=None):
     """The manifest's media type: its own ``mediaType`` field, else the transport's Content-Type."""
-    import json
-
     try:
-        declared = json.loads(raw).get("mediaType")
-    except (ValueError, AttributeError):
-        declared = None
-    if declared:
+        declared = parse_json(raw, "A manifest", max_size=MAX_MANIFEST_SIZE).get("mediaType")
+    except (BundleError, AttributeError):
+        declared = None  # the readers of the manifest say what is wrong with it
+    if isinstance(declared, str) and declared:
         return declared
     header = (header or "").split(";")[0].strip()
     return header or OCI_MANIFEST

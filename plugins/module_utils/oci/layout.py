@@ -16,14 +16,21 @@ media type and every fallback.
 
 import json
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, ContentDigestMismatch
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    BundleError,
+    ContentDigestMismatch,
+    NotABundleIndex,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     INDEX_TYPES,
     MANIFEST_TYPES,
+    MAX_MANIFEST_SIZE,
     OCI_INDEX,
     OCI_MANIFEST,
+    is_sha256_digest,
     sha256_digest,
 )
 
@@ -133,6 +140,8 @@ def index_annotations(document):
 def bundle_images(document):
     """``[(role, component name or None, image dict)]`` in index order."""
     invocation = document.get("invocationImages") or []
+    if not isinstance(invocation, list):
+        raise BundleError("The invocationImages field of bundle %s must be a list." % document.get("name"))
     if len(invocation) != 1:
         raise BundleError("Bundle %s has %d invocation images; the OCI layout stores exactly one."
                           % (document.get("name"), len(invocation)))
@@ -168,26 +177,65 @@ def build_index(document, bundle_bytes, image_descriptors, config_form=CONFIG_CN
     return go_json(index), config
 
 
+def read_json(raw, what, max_size=MAX_MANIFEST_SIZE):
+    """A JSON document of the layout (index, manifest, config, bundle.json): bounded in size and
+    depth (bundle.parse_json), BundleError naming ``what`` otherwise."""
+    return parse_json(raw, what, max_size=max_size)
+
+
+def descriptor_problem(entry):
+    """Why ``entry`` is not an OCI descriptor the readers can use (None when it is): an object with
+    a string mediaType, a sha256 digest, a non-negative integer size and string annotations."""
+    if not isinstance(entry, dict):
+        return "is not an object"
+    if not isinstance(entry.get("mediaType", ""), str):
+        return "has a mediaType that is not a string"
+    digest = entry.get("digest")
+    if not is_sha256_digest(digest):
+        return "has no sha256 digest"
+    size = entry.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return "has no non-negative integer size"
+    annotations = entry.get("annotations")
+    if annotations is not None and (not isinstance(annotations, dict)
+                                    or not all(isinstance(value, str) for value in annotations.values())):
+        return "has annotations that are not an object of strings"
+    return None
+
+
+def check_descriptors(entries, what, error=BundleError):
+    """``entries`` (a list of descriptors), else ``error`` naming the first that is not one."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise error("The %s is not a list of descriptors." % what)
+    for position, entry in enumerate(entries):
+        problem = descriptor_problem(entry)
+        if problem:
+            raise error("Entry %d of the %s %s, so it is not a descriptor." % (position, what, problem))
+    return entries
+
+
 class CnabIndex:
     """A parsed bundle index: the config descriptor and the image descriptors."""
 
     def __init__(self, raw, media_type=None):
-        try:
-            index = json.loads(raw)
-        except ValueError:
-            raise BundleError("The bundle index is not JSON.") from None
+        index = read_json(raw, "The bundle index")
         declared = index.get("mediaType") if isinstance(index, dict) else None
         if not isinstance(index, dict) or (declared or media_type or OCI_INDEX) not in INDEX_TYPES:
-            raise BundleError("The reference does not point at a CNAB bundle (it is %s, not an image index)."
-                              % (declared or media_type or "not an index"))
+            raise NotABundleIndex("The reference does not point at a CNAB bundle (it is %s, not an image index)."
+                                  % (declared if isinstance(declared, str) else media_type or "not an index"))
+        annotations = index.get("annotations") or {}
+        if not isinstance(annotations, dict):
+            raise BundleError("The bundle index has annotations that are not an object.")
         self.raw = raw
         self.media_type = declared or media_type or OCI_INDEX
         self.document = index
-        self.annotations = index.get("annotations") or {}
+        self.annotations = annotations
         self.config = None
         self.invocation = None
         self.components = {}
-        for entry in index.get("manifests") or []:
+        for entry in check_descriptors(index.get("manifests"), "bundle index's manifests"):
             kind = (entry.get("annotations") or {}).get(TYPE_KEY)
             if kind == "config" and self.config is None:
                 self.config = entry
@@ -196,8 +244,8 @@ class CnabIndex:
             elif kind == "component":
                 self.components[(entry.get("annotations") or {}).get(COMPONENT_KEY)] = entry
         if self.config is None:
-            raise BundleError("The image index has no descriptor annotated io.cnab.manifest.type=config; "
-                              "it is not a CNAB bundle.")
+            raise NotABundleIndex("The image index has no descriptor annotated io.cnab.manifest.type=config; "
+                                  "it is not a CNAB bundle.")
 
     def descriptors(self):
         """Every child descriptor, config first."""
@@ -206,12 +254,11 @@ class CnabIndex:
 
 def config_blob_descriptor(raw_config_manifest):
     """The bundle.json descriptor inside a config manifest (any media-type variant)."""
-    try:
-        manifest = json.loads(raw_config_manifest)
-        config = manifest["config"]
-        digest, size = config["digest"], int(config["size"])
-    except (ValueError, KeyError, TypeError):
-        raise BundleError("The bundle's config manifest is malformed.") from None
+    manifest = read_json(raw_config_manifest, "The bundle's config manifest")
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    if descriptor_problem(config):
+        raise BundleError("The bundle's config manifest is malformed: its config %s." % descriptor_problem(config))
+    digest, size = config["digest"], config["size"]
     if config.get("mediaType") not in CONFIG_TYPES:
         raise BundleError("The bundle's config has media type %s, not a CNAB config." % config.get("mediaType"))
     if size > MAX_BUNDLE_SIZE:
@@ -222,10 +269,7 @@ def config_blob_descriptor(raw_config_manifest):
 def parse_bundle_blob(raw, digest):
     if sha256_digest(raw) != digest:
         raise ContentDigestMismatch("bundle.json does not match its digest %s; it was altered." % digest)
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        raise BundleError("The bundle.json blob %s is not JSON." % digest) from None
+    document = read_json(raw, "The bundle.json blob %s" % digest, max_size=MAX_BUNDLE_SIZE)
     if not isinstance(document, dict):
         raise BundleError("The bundle.json blob %s is not a JSON object." % digest)
     return document
@@ -246,16 +290,17 @@ def relocation_mapping(document, index, repository_name):
 
 def children(raw, media_type):
     """``(child manifests, blobs)`` descriptors of an image manifest or index."""
-    try:
-        manifest = json.loads(raw)
-    except ValueError:
-        raise BundleError("An image manifest is not JSON.") from None
+    manifest = read_json(raw, "An image manifest")
+    if not isinstance(manifest, dict):
+        raise BundleError("An image manifest is not a JSON object.")
     kind = manifest.get("mediaType") or media_type
     if kind in INDEX_TYPES or ("manifests" in manifest and "layers" not in manifest):
-        return list(manifest.get("manifests") or []), []
+        return list(check_descriptors(manifest.get("manifests"), "image index's manifests")), []
     if kind not in MANIFEST_TYPES and "config" not in manifest:
         raise BundleError("Media type %s is not an image manifest or index." % kind)
     blobs = [manifest["config"]] if manifest.get("config") else []
+    check_descriptors(blobs, "image manifest's config")
     # Foreign layers (with urls) live outside the registry and are not copied.
-    blobs += [layer for layer in manifest.get("layers") or [] if not layer.get("urls")]
+    blobs += [layer for layer in check_descriptors(manifest.get("layers"), "image manifest's layers")
+              if not layer.get("urls")]
     return [], blobs

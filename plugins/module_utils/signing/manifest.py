@@ -11,6 +11,8 @@ import hashlib
 import json
 import re
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError
 from ansible_collections.cnab.runtime.plugins.module_utils.signing.payload import MEDIA_TYPE as PAYLOAD_MEDIA_TYPE
 
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -90,8 +92,8 @@ def parse_signature_manifest(raw):
     """The signature layers of a manifest, in order. Layers of other media types (cosign
     attachments) are skipped; a layer of the payload type that is malformed is an error."""
     try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        document = parse_json(raw, "The signature manifest")
+    except BundleError as exc:  # not JSON, or beyond the reader's bounds
         raise MalformedSignature("the signature manifest is not JSON") from exc
     if not isinstance(document, dict) or document.get("schemaVersion") != 2:
         raise MalformedSignature("the signature manifest is not an image manifest (schemaVersion 2)")

@@ -9,6 +9,9 @@ we read theirs. Verifiers check only ``critical.image.docker-manifest-digest`` a
 import json
 import re
 
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError
+
 SIGNATURE_TYPE = "cosign container image signature"
 MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 # Optional annotation binding the signature to the canonical bundle.json as well.
@@ -55,8 +58,8 @@ class Payload:
 def parse_payload(raw):
     """The signed digest, reference and annotations of payload bytes; PayloadError when malformed."""
     try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        document = parse_json(raw, "The payload")
+    except BundleError as exc:  # not JSON, or beyond the reader's bounds
         raise PayloadError("it is not JSON") from exc
     critical = document.get("critical") if isinstance(document, dict) else None
     if not isinstance(critical, dict):
