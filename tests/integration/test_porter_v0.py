@@ -323,3 +323,14 @@ def test_a_custom_action_keeps_its_name_and_the_bundles_modifies(porter_home, de
     copied = next(c for c in store.installation("hello1").claims if c["id"] == claim["id"])
     assert copied["action"] == "dry-run" and copied["custom"]["cnab.runtime"]["modifies"] is modifies
     assert not any("dry-run" in w for w in store.warnings)
+
+
+def test_a_record_that_is_not_json_or_nests_too_deep_is_refused(porter_home):
+    path = os.path.join(porter_home, "results", "01G6K8CZ08T78WXTJYHR0NTYBS", "01G6K8D05SHAHR6PBBCT49B1JM.json")
+    os.chmod(path, 0o644)
+    for content, refusal in [("{not json", "is not valid JSON"), ("[" * 5000 + "]" * 5000, "nested")]:
+        with open(path, "w") as handle:
+            handle.write(content)
+        with pytest.raises(ClaimStoreError, match=refusal) as refused:
+            open_store({"backend": "porter_v0", "path": porter_home}).installation("sensitive-data")
+        assert "01G6K8D05SHAHR6PBBCT49B1JM.json" in str(refused.value)

@@ -31,11 +31,10 @@ The store never writes, locks or deletes: every such call is a ``ReadOnlyStoreEr
 
 import contextlib
 import hashlib
-import json
 import os
 
 from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
-from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, parse_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import (
     RUNTIME_KEY,
     Installation,
@@ -200,10 +199,8 @@ def digest_problem(data, digest):
 
 
 def _json(data, where):
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise _refuse(where, "it is not valid JSON (%s)" % exc) from exc
+    # The one bounded reader of outside JSON (depth and size), with its sentences.
+    return parse_json(data, where, error=ClaimStoreError)
 
 
 class _Files:
