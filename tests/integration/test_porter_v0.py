@@ -334,3 +334,28 @@ def test_a_record_that_is_not_json_or_nests_too_deep_is_refused(porter_home):
         with pytest.raises(ClaimStoreError, match=refusal) as refused:
             open_store({"backend": "porter_v0", "path": porter_home}).installation("sensitive-data")
         assert "01G6K8D05SHAHR6PBBCT49B1JM.json" in str(refused.value)
+
+
+def test_logs_that_hold_a_sensitive_parameter_are_copied_as_sensitive(porter_home, tmp_path):
+    result_id = "01G6K8D05SHAHR6PBBCT49B1JM"
+    logs = ("Hello, installing example-bundle with password: %s\n" % PASSWORD).encode()
+    path = os.path.join(porter_home, "outputs", result_id, "%s-%s" % (result_id, LOGS))
+    os.chmod(path, 0o644)
+    with open(path, "wb") as handle:
+        handle.write(logs)
+    record = os.path.join(porter_home, "results", "01G6K8CZ08T78WXTJYHR0NTYBS", result_id + ".json")
+    result = _load(record)
+    result["outputs"][LOGS]["contentDigest"] = "sha256:" + hashlib.sha256(logs).hexdigest()  # Porter's own record
+    os.chmod(record, 0o644)
+    with open(record, "w") as handle:
+        json.dump(result, handle)
+    from ansible_collections.cnab.runtime.plugins.module_utils.transfer import copy_installations
+
+    source = open_store({"backend": "porter_v0", "path": porter_home})
+    destination = open_store({"backend": "local", "path": str(tmp_path / "dest")})
+    copy_installations(source, destination, ["sensitive-data"], 10)
+    assert destination.output_values("sensitive-data", result_id)[LOGS] == logs
+    leaked = [p for p in glob.glob(str(tmp_path / "dest") + "/**", recursive=True)
+              if os.path.isfile(p) and "/sensitive/" not in p and PASSWORD.encode() in open(p, "rb").read()]
+    assert leaked == []
+    assert any(LOGS in w and "stored and returned as sensitive" in w for w in source.warnings)

@@ -34,6 +34,7 @@ import hashlib
 import os
 
 from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
+from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, parse_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import (
     RUNTIME_KEY,
@@ -412,7 +413,30 @@ class PorterV0Store(ClaimStore):
                     raise _refuse(where, "result %s is stored twice" % result_id)
                 results[result_id] = result
                 self._digests[result_id] = digests
+        for result in results.values():
+            self._mark_outputs_holding_secrets(name, result, claims[result["claimId"]])
         return Installation(name, list(claims.values()), list(results.values()))
+
+    def _mark_outputs_holding_secrets(self, installation, result, claim):
+        """As a run does: an output the bundle does not declare sensitive but whose value holds a sensitive
+        parameter of its claim (Porter stored it in clear) is recorded as sensitive, without its digest."""
+        secrets = self._sensitive.get((installation, claim["id"])) or {}
+        if not secrets or not result.get("outputs"):
+            return
+        bundle = Bundle(claim["bundle"])
+        declared = {n for n in result["outputs"] if bundle.is_sensitive_output(n)}
+        plain = {n: self._layout.output(result["id"], n) for n in result["outputs"] if n not in declared}
+        plain = {n: data for n, data in plain.items() if data is not None}
+        masker = v.Masker([v.to_text(value) for value in secrets.values()])
+        holding = v.outputs_holding_secrets(plain, result["outputs"], declared, masker)
+        if not holding:
+            return
+        custom = result.get("custom")
+        custom = dict(custom) if isinstance(custom, dict) else ({} if custom is None else {PORTER_CUSTOM: custom})
+        custom[RUNTIME_KEY] = dict(custom.get(RUNTIME_KEY) or {}, sensitiveOutputs=sorted(declared | holding))
+        result["custom"] = custom
+        for name in sorted(holding):
+            self._warn("result %s of installation %s: %s." % (result["id"], installation, v.secret_output_warning(name)))
 
     def sensitive_parameters(self, installation, claim_id):
         self.installation(installation)
