@@ -168,6 +168,9 @@ def test_reads_every_installation_as_porter_kept_it(porter_source):
             assert PASSWORD not in json.dumps(claim)
     assert store.sensitive_parameters("sensitive-data", "01G6K8CZ08T78WXTJYHR0NTYBS") == {"password": PASSWORD}
     assert LOGS in store.output_values("hello-llama", "01G4XDM25QD6XCT9Y6ZM2NSPKK")  # the failed upgrade's logs
+    # A custom value that is not an object (Porter's test data has "boop!") is kept inside one.
+    kept = store.installation("hello1").results["01G1VJGY43HT3KZN82DS6DDPWK"][-1]
+    assert kept["id"] == "01G1VJH2HP97B5B0N5S37KYMVG" and kept["custom"] == {"sh.porter.v0.custom": "boop!"}
     # The failed run's logs are recorded but absent from the fixture: reported, not invented.
     assert any("01G1VJH2HP97B5B0N5S37JYMVG" in w and "missing" in w for w in store.warnings)
     assert any('"dry-run" is not declared' in w for w in store.warnings)

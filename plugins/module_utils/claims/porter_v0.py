@@ -53,7 +53,7 @@ CLAIM_SCHEMA = "cnab-claim-1.0.0-DRAFT+b5ed2f3"
 CLAIMS_SCHEMA_VERSIONS = ("1.0.0-DRAFT+b5ed2f3", "1.0.0")
 LOGS_OUTPUT = "io.cnab.outputs.invocationImageLogs"
 STATUSES = ("canceled", "failed", "succeeded", "pending", "running", "unknown")
-PORTER_CUSTOM = "sh.porter.v0.custom"  # where a claim's non-object ``custom`` is kept
+PORTER_CUSTOM = "sh.porter.v0.custom"  # where a record's non-object ``custom`` is kept
 _DOWNLOAD_THREADS = 8
 
 
@@ -166,8 +166,10 @@ def result_record(document, result_id, installation, claims, where):
     result = {"id": result_id, "claimId": claim["id"], "created": document["created"], "status": status}
     if isinstance(document.get("message"), str) and document["message"]:
         result["message"] = document["message"]
-    if "custom" in document and document["custom"] is not None:
-        result["custom"] = document["custom"]
+    if document.get("custom") is not None:
+        # Readers of this runtime's records take custom to be an object; another value is kept inside one.
+        original = document["custom"]
+        result["custom"] = dict(original) if isinstance(original, dict) else {PORTER_CUSTOM: original}
     outputs = document.get("outputs") or {}
     if not isinstance(outputs, dict) or not all(isinstance(m, dict) for m in outputs.values()):
         raise _refuse(where, "its outputs are not an object of output metadata")
@@ -431,8 +433,7 @@ class PorterV0Store(ClaimStore):
         holding = v.outputs_holding_secrets(plain, result["outputs"], declared, masker)
         if not holding:
             return
-        custom = result.get("custom")
-        custom = dict(custom) if isinstance(custom, dict) else ({} if custom is None else {PORTER_CUSTOM: custom})
+        custom = dict(result.get("custom") or {})
         custom[RUNTIME_KEY] = dict(custom.get(RUNTIME_KEY) or {}, sensitiveOutputs=sorted(declared | holding))
         result["custom"] = custom
         for name in sorted(holding):
