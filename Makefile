@@ -55,6 +55,7 @@ sanity: setup
 	scripts/sanity.sh
 
 bench: setup docker registries
+	python benchmarks/noop_overhead.py --venv $(VENV)
 	python benchmarks/install_overhead.py
 	python benchmarks/kubernetes_driver.py
 	python benchmarks/distribution.py

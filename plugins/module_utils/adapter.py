@@ -8,10 +8,10 @@ import copy
 import gc
 import os
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError, MissingLibrary
 from ansible_collections.cnab.runtime.plugins.module_utils.values import Masker
 
 CLAIM_STORE_SPEC = dict(
@@ -191,6 +191,9 @@ class CnabModule(AnsibleModule):
     def _log_invocation(self):
         # Which parameters are sensitive is declared by the bundle, not yet loaded when
         # AnsibleModule logs its invocation to syslog: log parameter names, never values.
+        # No public hook does this: no_log=True on ``parameters`` would also add every value to
+        # no_log_values and so mask it in the whole result (outputs, diff), and the task's
+        # no_log/no_target_syslog are the user's switches, not the module's.
         given = self.params.get("parameters")
         if not given:
             return super()._log_invocation()
@@ -221,6 +224,18 @@ def _leaves(value):
     if isinstance(value, (list, tuple, set)):
         return set().union(*(_leaves(item) for item in value))
     return {str(value)}
+
+
+def fail(module, exc, **result):
+    """``fail_json`` for a runtime error: its sentence (Ansible's own for a missing library), and
+    its traceback as ``exception`` for -vvv, masked like every other text the module returns."""
+    import traceback
+
+    msg = str(exc)
+    if isinstance(exc, MissingLibrary):
+        msg = missing_required_lib(exc.package, reason=exc.needed_for)
+    cause = Masker(module.no_log_values).mask("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    module.fail_json(msg=msg, exception=cause, **result)
 
 
 def _spec(extra, required):
@@ -271,7 +286,7 @@ def run_action_module(intent, extra=None, required=("installation",)):
         if not resolved:  # failed before the bundle said which parameters are secret
             names, masker = runtime.sensitive_inputs(request)
             module.keep_secrets(masker, names)
-        module.fail_json(msg=str(exc), changed=False)
+        fail(module, exc, changed=False)
     module.no_log_values.update(response.secrets)
     for warning in response.warnings:
         module.warn(warning)
@@ -312,7 +327,7 @@ def run_claim_info_module():
         else:
             result = dict(installations=lookup.list_installations(store, params["name_pattern"], params["status"]))
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     for warning in store.warnings:
         module.warn(warning)
     module.exit_json(changed=False, **result)
@@ -357,7 +372,7 @@ def run_claim_copy_module():
         copied = copy_installations(source, destination, names, params["lock_timeout"], module.check_mode,
                                     params["credentials"], warnings)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     for warning in list(source.warnings) + warnings:
         module.warn(warning)
     module.exit_json(changed=bool(copied), copied=copied)
@@ -375,10 +390,10 @@ def run_claim_store_module():
 
     params = module.params
     try:
-        report = prepare_store(backend_fallbacks(params["claim_store"]), params["service_account"], params["create_namespace"],
-                               module.check_mode)
+        report = prepare_store(backend_fallbacks(params["claim_store"]), params["service_account"],
+                               params["create_namespace"], module.check_mode)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)
 
 
@@ -403,7 +418,7 @@ def run_driver_setup_module():
         report = prepare_driver(params["driver_options"], params["service_account"], params["create_namespace"],
                                 params["registry"], params["image_pull_secret"], module.check_mode)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)
 
 
@@ -425,7 +440,7 @@ def run_signing_key_module():
         report = ensure_key_pair(params["path"], params["public_key_path"], params["passphrase"], params["format"],
                                  module.check_mode)
     except CnabError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     module.exit_json(**report)
 
 
@@ -460,7 +475,7 @@ def run_bundle_module():
                                         module.check_mode):
             module.warn(warning)
     except CnabError as exc:
-        module.fail_json(msg=str(exc), changed=False)
+        fail(module, exc, changed=False)
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)

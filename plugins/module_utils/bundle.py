@@ -11,7 +11,7 @@ import os
 import posixpath
 import re
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, BundleError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, BundleError, require_library
 
 BUILTIN_ACTIONS = ("install", "upgrade", "uninstall")
 SENSITIVE_MASK = "********"
@@ -74,7 +74,7 @@ def container_path(path):
 
 def canonical_json(document):
     """RFC 8785 (JCS) bytes of a JSON document: how CNAB identifies a bundle."""
-    import rfc8785  # light, but only needed when a digest is computed
+    rfc8785 = require_library("rfc8785", "rfc8785", "the canonical JSON of a bundle", BundleError)  # only for a digest
 
     try:
         return rfc8785.dumps(document)

@@ -20,7 +20,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle_schema import BUNDLE_SCHEMA
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleValidationError,
-    CnabError,
     UnsupportedExtensionError,
 )
 
@@ -159,11 +158,10 @@ def validate_bundle_document(doc):
         # Python's JSON parser accepts these, but the canonical form (RFC 8785) that identifies a
         # bundle cannot hold them (found by fuzzing).
         _fail((), f"it holds {unrepresentable}, which canonical JSON (RFC 8785) cannot represent")
-    try:
-        import jsonschema
-        from jsonschema.exceptions import SchemaError, best_match
-    except ImportError as exc:
-        raise CnabError('validating bundle.json needs the Python library "jsonschema" where the module runs.') from exc
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+    jsonschema = require_library("jsonschema", "jsonschema", "validating bundle.json")
+    SchemaError, best_match = jsonschema.exceptions.SchemaError, jsonschema.exceptions.best_match
 
     try:
         error = best_match(jsonschema.Draft7Validator(BUNDLE_SCHEMA).iter_errors(doc))
@@ -307,11 +305,9 @@ class Extension:
 
     def validator(self):
         if self._validator is None:
-            try:
-                import jsonschema  # lazy, like the bundle schema
-            except ImportError as exc:
-                raise CnabError('validating bundle.json needs the Python library "jsonschema" where the module'
-                                " runs.") from exc
+            from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+            jsonschema = require_library("jsonschema", "jsonschema", "validating bundle.json")  # lazy, like the bundle schema
             self._validator = jsonschema.Draft7Validator(self.schema)
         return self._validator
 

@@ -97,5 +97,37 @@ class SigningKeyError(SignatureError):
     """A signing or verification key cannot be read, decrypted, used or written."""
 
 
+class MissingLibrary(CnabError):
+    """A Python package the requested work needs is not installed where the module runs.
+
+    Raised through ``require_library`` only; the adapter turns it into Ansible's
+    ``missing_required_lib`` sentence. Each raise is also an instance of the error kind its
+    caller names (a ClaimStoreError for a store, a DriverError for a driver...)."""
+
+    def __init__(self, package, needed_for):
+        self.package = package
+        self.needed_for = needed_for
+        super().__init__('%s needs the Python package %s on the host that runs the module (pip install "%s").'
+                         % (needed_for, package, package))
+
+
+_MISSING_KINDS = {}
+
+
+def require_library(name, package, needed_for, kind=CnabError):
+    """Import and return the module ``name`` (of the pip package ``package``), or raise a
+    ``MissingLibrary`` that is also a ``kind``; ``needed_for`` starts the sentence ("the docker driver")."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        error = _MISSING_KINDS.get(kind)
+        if error is None:
+            error = MissingLibrary if issubclass(MissingLibrary, kind) else type("Missing" + kind.__name__, (MissingLibrary, kind), {})
+            _MISSING_KINDS[kind] = error
+        raise error(package, needed_for) from exc
+
+
 class ReadOnlyStoreError(ClaimStoreError):
     """A write, lock or delete asked of a store that can only be read (porter_v0)."""

@@ -61,12 +61,10 @@ class Connection:
     """
 
     def __init__(self, options, error, subject, prefix):
-        try:
-            from kubernetes import client, config
-        except ImportError as exc:
-            raise error(
-                "%s needs the Python package kubernetes on the host that runs the module (pip install kubernetes): %s."
-                % (subject, exc)) from exc
+        from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+        client = require_library("kubernetes.client", "kubernetes", subject, error)
+        config = require_library("kubernetes.config", "kubernetes", subject, error)
         self.api_exception = client.ApiException
         self.configuration = configuration(client, config, options, error, subject, prefix)
         self.host = self.configuration.host

@@ -14,7 +14,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
-from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, Cancelled, CnabError, DriverError
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import (
     binary_outputs,
@@ -130,6 +129,7 @@ def execute(request, on_secrets=None):
     if plan.operation is None:
         return response
     inputs = _with_sources(store, installation, inputs, plan.operation, on_secrets)
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers  # not on a no-op
     if request.check_mode:
         info = _validate(inputs, plan.operation)
         drivers.check_bundle_for(request.driver, request.driver_options, inputs.bundle)
@@ -283,6 +283,8 @@ def _settle_interrupted(store, installation, driver, request):
 
 
 def _operation(source, claim, action, inputs, cancel=None):
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers  # not on a no-op
+
     bundle = source.bundle
     env = {
         "CNAB_INSTALLATION_NAME": claim["installation"],
@@ -342,6 +344,8 @@ def _prepare_while_validating(driver, operation, inputs):
     validates the bundle and values: the engine's work overlaps ours. A validation error
     wins over a driver error, and either way the prepared container is discarded."""
     import threading
+
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers
 
     try:
         drivers.check_bundle(driver, operation.bundle)  # e.g. io.cnab.docker without the opt-in: before the engine
@@ -455,6 +459,8 @@ def _run_untracked(request, source, parameters, credentials, on_secrets, name=No
     """Run an action that leaves no record: stateless actions (no installation, no lock,
     credentials optional), and non-modifying actions in check mode. ``parameters`` are
     resolved values (file parameters encoded); ``secrets`` more values to mask."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base as drivers  # not on a no-op
+
     bundle = source.bundle
     bundle.validate()
     info = bundle.action(request.action)

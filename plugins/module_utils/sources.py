@@ -16,8 +16,7 @@ import json
 import os
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, load_bundle
-from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import ImageSource
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ArchiveError, BundleError, RegistryError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ArchiveError, BundleError, CnabError, RegistryError
 
 FILE, ARCHIVE, REGISTRY = "file", "archive", "registry"
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar")
@@ -58,6 +57,8 @@ class BundleSource:
     def image_source(self, image):
         """Where the driver takes ``image`` (an invocationImages entry) from; an archive that is
         going to run has had every member checked first (check_archive)."""
+        from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import ImageSource
+
         original = image.get("image")
         if self.kind == ARCHIVE:
             self.check_archive()
@@ -249,17 +250,41 @@ def _open_archive(text, recorded, resolve_tag):
 
 
 def _archive_source(archive, path):
-    from ansible_collections.cnab.runtime.plugins.module_utils.drivers.docker_load import image_record
-
     source = BundleSource(ARCHIVE, Bundle(archive.document, path), archive.index_digest, archive.relocation_mapping)
     try:
         original = source.bundle.invocation_image().get("image")
     except (BundleError, AttributeError, TypeError):
         return source  # a malformed bundle: validation reports it
-    record = image_record(archive, original)
+    record = archived_image_record(archive, original)
     if record is not None:
         source.invocation_image = dict(record, image=original)
     return source
+
+
+def archived_image_record(archive, original):
+    """What a claim records to run the archived image ``original`` again without the archive:
+    ``{"manifestDigest": ..., "imageIds": {platform: config digest}}`` (platform ``""`` for a single
+    manifest, ``os/arch`` for each variant of an index); None when the archive cannot tell. Driver
+    agnostic: a driver reads the image itself through ``archive`` (e.g. docker_load's stream)."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import INDEX_TYPES
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.layout import read_json
+
+    try:
+        digest = archive.image_digest(original)
+        raw, media_type = archive.manifest(digest)
+        document = read_json(raw, "The image manifest")
+        if media_type in INDEX_TYPES or document.get("manifests") is not None:
+            ids = {}
+            for child in document.get("manifests") or []:
+                platform = child.get("platform") or {}
+                config = read_json(archive.read_blob(child["digest"]), "The image manifest").get("config") or {}
+                ids["%s/%s" % (platform.get("os"), platform.get("architecture"))] = config.get("digest")
+        else:
+            ids = {"": (document.get("config") or {}).get("digest")}
+    except (CnabError, ValueError, AttributeError, KeyError, TypeError):
+        return None  # the driver reports what is wrong with the archive when it loads the image
+    ids = {key: value for key, value in ids.items() if isinstance(value, str) and value.startswith("sha256:")}
+    return {"manifestDigest": digest, "imageIds": ids} if ids else None
 
 
 def masking_bundle(text, recorded=None):

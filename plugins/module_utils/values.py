@@ -64,7 +64,10 @@ def schema_error(value, definition, sensitive=False):
     jsonschema's messages quote the value, so for a sensitive value only the
     keyword it broke is named.
     """
-    import jsonschema  # lazy: 60 ms, and a no-op run never validates
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+    # lazy: 60 ms, and a no-op run never validates
+    jsonschema = require_library("jsonschema", "jsonschema", "validating values against the bundle's definitions")
 
     validator = jsonschema.Draft7Validator(definition)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))

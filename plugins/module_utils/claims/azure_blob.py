@@ -44,7 +44,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
     is_installation_name,
     lock_holder_identity,
 )
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout, require_library
 
 DEFAULT_CONTAINER = "cnab-claims"
 LEASE_RANGE = (15, 60)  # what Azure accepts for a finite lease
@@ -67,14 +67,7 @@ _NEEDS_KEY = (
 
 
 def _import_sdk():
-    try:
-        import azure.storage.blob as sdk
-    except ImportError as exc:
-        raise ClaimStoreError(
-            "the azure_blob claim store needs the Python package azure-storage-blob on the managed host "
-            "(pip install azure-storage-blob)."
-        ) from exc
-    return sdk
+    return require_library("azure.storage.blob", "azure-storage-blob", "the azure_blob claim store", ClaimStoreError)
 
 
 def _sdk_errors():
@@ -418,14 +411,11 @@ class AzureBlobStore(ClaimStore):
         if not self._encryption_key:
             raise ClaimStoreError(_NEEDS_KEY % doing)
         if self._aead is None:
-            try:
-                from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-                from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-            except ImportError as exc:
-                raise ClaimStoreError(
-                    "the azure_blob claim store needs the Python package cryptography on the managed host "
-                    "to encrypt sensitive values (pip install cryptography)."
-                ) from exc
+            needed_for = "encrypting sensitive values in the azure_blob claim store"
+            AESGCM = require_library("cryptography.hazmat.primitives.ciphers.aead", "cryptography", needed_for,
+                                     ClaimStoreError).AESGCM
+            Scrypt = require_library("cryptography.hazmat.primitives.kdf.scrypt", "cryptography", needed_for,
+                                     ClaimStoreError).Scrypt
             salt = self._shared_secret(_SALT, 16)
             # scrypt, not a plain hash: the key is often a passphrase, and the salt sits next to the data.
             key = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(str(self._encryption_key).encode("utf-8"))

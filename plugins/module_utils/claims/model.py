@@ -21,7 +21,10 @@ _ALIASES = {"cancelled": STATUS_CANCELED, "success": STATUS_SUCCEEDED, "failure"
 
 
 def new_ulid():
-    import ulid  # python-ulid; 30 ms to import, so only when a record is written
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+    # python-ulid; 30 ms to import, so only when a record is written
+    ulid = require_library("ulid", "python-ulid", "writing a claim")
 
     return str(ulid.ULID())
 

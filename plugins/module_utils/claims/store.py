@@ -7,7 +7,6 @@ lock that a run holds from before its ``running`` result until its final result.
 
 import os
 import re
-import socket
 import threading
 import time
 
@@ -31,7 +30,8 @@ def check_installation_name(name):
 
 
 def lock_holder_identity():
-    return {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {"host": os.uname().nodename,  # socket.gethostname() without importing socket (3 ms)
+            "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def describe_holder(holder):

@@ -80,7 +80,7 @@ class ImageSource:
     registry options when the engine lacks it. ``archive``: the image ``original`` of the thick
     archive at ``archive``, loaded into the engine when it lacks it. ``digest`` is the bundle's
     ``contentDigest`` of the image, when it declares one. ``recorded``: for an archive, what the
-    claim recorded about the image (``docker_load.image_record``), so the engine's copy runs without it.
+    claim recorded about the image (``sources.archived_image_record``), so the engine's copy runs without it.
     """
 
     def __init__(self, kind, reference, auth=None, archive=None, original=None, digest=None, recorded=None):
@@ -204,7 +204,7 @@ def get_driver(name, options):
         from ansible_collections.cnab.runtime.plugins.module_utils.drivers.docker import DockerDriver
 
         return DockerDriver(options or {})
-    if name in ("kubernetes", "k8s"):
+    if name == "kubernetes":
         from ansible_collections.cnab.runtime.plugins.module_utils.drivers.kubernetes import KubernetesDriver
 
         return KubernetesDriver(options or {})

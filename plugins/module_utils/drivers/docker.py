@@ -88,7 +88,9 @@ class DockerDriver(Driver):
     @contextlib.contextmanager
     def _engine_errors(self, doing, image=None):
         """SDK and transport errors become one DriverError sentence."""
-        import docker
+        from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+
+        docker = require_library("docker", "docker", "the docker driver", DriverError)
         import requests
 
         where = self._engine_address() or "the default socket"

@@ -29,30 +29,6 @@ _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                 "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
-def image_record(archive, original):
-    """What a claim records to run the archived image ``original`` again without the archive:
-    ``{"manifestDigest": ..., "imageIds": {platform: config digest}}`` (platform ``""`` for a single
-    manifest, ``os/arch`` for each variant of an index); None when the archive cannot tell."""
-    from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
-
-    try:
-        digest = archive.image_digest(original)
-        raw, media_type = archive.manifest(digest)
-        document = read_json(raw, "The image manifest")
-        if media_type in _INDEX_TYPES or document.get("manifests") is not None:
-            ids = {}
-            for child in document.get("manifests") or []:
-                platform = child.get("platform") or {}
-                config = read_json(archive.read_blob(child["digest"]), "The image manifest").get("config") or {}
-                ids["%s/%s" % (platform.get("os"), platform.get("architecture"))] = config.get("digest")
-        else:
-            ids = {"": (document.get("config") or {}).get("digest")}
-    except (CnabError, ValueError, AttributeError, KeyError, TypeError):
-        return None  # the driver reports what is wrong with the archive when it loads the image
-    ids = {key: value for key, value in ids.items() if isinstance(value, str) and value.startswith("sha256:")}
-    return {"manifestDigest": digest, "imageIds": ids} if ids else None
-
-
 def _recorded_image(api, source):
     """The engine's image the claim recorded for ``source`` (by image id), or None."""
     import docker

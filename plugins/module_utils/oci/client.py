@@ -124,11 +124,13 @@ class RegistryClient:
 
     # ------------------------------------------------------------------ setup
     def _oras_registry(self):
-        import requests
-        import oras.provider
+        from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
 
-        registry = oras.provider.Registry(hostname=self.host, insecure=self.plain_http, tls_verify=self._verify,
-                                          auth_backend="basic")
+        requests = require_library("requests", "requests", "reaching an OCI registry", RegistryError)
+        provider = require_library("oras.provider", "oras", "reaching an OCI registry", RegistryError)
+
+        registry = provider.Registry(hostname=self.host, insecure=self.plain_http, tls_verify=self._verify,
+                                     auth_backend="basic")
         # Bundles move blobs in parallel: a connection pool per worker thread.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
         registry.session.mount("http://", adapter)
@@ -484,9 +486,3 @@ class RegistryClient:
         if stored and stored != digest:
             raise ContentDigestMismatch("The registry %s stored manifest %s as %s." % (self.registry, digest, stored))
         return digest
-
-    def delete_manifest(self, repo, digest):
-        response = self.request("DELETE", "%s/manifests/%s" % (repo, check_digest(digest)), repo, push=True,
-                                expect=(202, 404))
-        response.close()
-        return response.status_code == 202

@@ -9,7 +9,7 @@ unchanged image finds everything in place and moves nothing.
 import re
 import tarfile
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, RegistryError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, RegistryError, require_library
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import CHUNK, OCI_MANIFEST, ChunkedReader
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.layout import descriptor, dumps
 
@@ -20,7 +20,7 @@ _CONFIG_NAME = re.compile(r"^(?:\./)?([a-f0-9]{64})\.json$")
 
 
 def docker_api():
-    import docker
+    docker = require_library("docker", "docker", "reading an image from the local Docker engine", BundleError)
 
     try:
         client = docker.from_env(timeout=300)

@@ -33,9 +33,6 @@ class Reference:
         """The same repository and tag, pinned to ``digest``."""
         return Reference(self.registry, self.repository, self.tag, digest)
 
-    def with_repository(self, repository, tag=None, digest=None):
-        return Reference(self.registry, repository, tag, digest)
-
     @property
     def ref(self):
         """What addresses the manifest in the registry API: the digest, else the tag."""

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import SigningKeyError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import SigningKeyError, require_library
 
 PEM_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
 WRITE_PEM_TYPE = PEM_TYPES[0]
@@ -23,13 +23,9 @@ _MAX_SCRYPT_MEMORY = 1024 * 1024 * 1024
 
 
 def _nacl(path):
-    try:
-        import nacl.exceptions
-        import nacl.secret
-    except ImportError as exc:
-        raise SigningKeyError('signing key %s is in cosign\'s encrypted format, which needs the Python library "PyNaCl"'
-                              " (pip install pynacl) where the module runs." % path) from exc
-    return nacl.secret, nacl.exceptions
+    needed_for = "signing key %s, in cosign's encrypted format," % path
+    return (require_library("nacl.secret", "pynacl", needed_for, SigningKeyError),
+            require_library("nacl.exceptions", "pynacl", needed_for, SigningKeyError))
 
 
 def _scrypt(passphrase, salt, n, r, p):

@@ -9,7 +9,7 @@ import base64
 import hashlib
 import re
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import SigningKeyError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import SigningKeyError, require_library
 from ansible_collections.cnab.runtime.plugins.module_utils.signing import cosign_keyfile
 
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.S)
@@ -42,6 +42,12 @@ class PrivateKey:
     @property
     def fingerprint(self):
         return self.public.fingerprint
+
+
+def _require_cryptography():
+    """Every key is read or made through cryptography: one sentence when it is missing."""
+    require_library("cryptography.hazmat.primitives.serialization", "cryptography", "signing and verifying bundles",
+                    SigningKeyError)
 
 
 def fingerprint(public_key):
@@ -86,6 +92,7 @@ def _require_p256(key, path, what):
 
 
 def load_public_key(path):
+    _require_cryptography()
     from cryptography.hazmat.primitives import serialization
 
     data = read_key_file(path, "public key")
@@ -103,6 +110,7 @@ def load_public_key(path):
 def load_private_key(path, passphrase=None):
     """The private key in ``path``; ``passphrase`` (str) decrypts encrypted files and is ignored
     for unencrypted ones, as cosign does."""
+    _require_cryptography()
     from cryptography.hazmat.primitives import serialization
 
     data = read_key_file(path, "signing key")
@@ -133,6 +141,7 @@ def load_private_key(path, passphrase=None):
 
 
 def generate_private_key():
+    _require_cryptography()
     from cryptography.hazmat.primitives.asymmetric import ec
 
     return PrivateKey(ec.generate_private_key(ec.SECP256R1()))
