@@ -44,14 +44,14 @@ CLAIM_STORE_SPEC = dict(
 
 # Environment fallbacks that belong to one backend (an argument spec cannot say so): a porter_v0
 # store must not read the container named for the team's azure_blob store.
-_BACKEND_FALLBACKS = {"azure_blob": {"container": "CNAB_CLAIM_CONTAINER"}}
+BACKEND_FALLBACKS = {"azure_blob": {"container": "CNAB_CLAIM_CONTAINER"}}
 
 
 def backend_fallbacks(options, environ=None):
     """``claim_store`` options with the environment fallbacks of their backend filled in."""
     environ = os.environ if environ is None else environ
     options = dict(options or {})
-    for key, variable in _BACKEND_FALLBACKS.get(options.get("backend") or "local", {}).items():
+    for key, variable in BACKEND_FALLBACKS.get(options.get("backend") or "local", {}).items():
         if options.get(key) is None and environ.get(variable):
             options[key] = environ[variable]
     return options
