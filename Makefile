@@ -12,7 +12,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export ANSIBLE_LOCALHOST_WARNING := False
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := False
 
-.PHONY: help setup docker azurite registries deploy test lint sanity bench clean
+.PHONY: help setup docker azurite registries deploy test lint sanity bench docs galaxy-import matrix clean
 
 help:
 	@echo "make setup   Debian packages, .venv, collection installed in build/collections"
@@ -22,8 +22,14 @@ help:
 	@echo "make deploy  setup + docker + ansible-playbook playbooks/deploy.yml"
 	@echo "make test    setup + docker + azurite + lint + sanity + pytest tests/unit tests/integration"
 	@echo "make lint    ruff + ansible-lint + antsibull-changelog lint (fragments and changelog.yaml)"
+	@echo "make galaxy-import  galaxy-importer (Galaxy's upload checks, ansible-lint inside) on the built"
+	@echo "             tarball, in its own venv build/tools/galaxy-importer; any warning fails"
+	@echo "make matrix  on ansible-core 2.16, 2.17, 2.18, 2.19 (venvs in build/matrix/<version>): ansible-test"
+	@echo "             sanity, ansible-lint and an integration smoke (MATRIX_CORES=\"2.16 2.19\" for a subset)"
 	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
+	@echo "make docs    antsibull-docs lint + the docs site (modules, roles, lookup, the guides) built offline"
+	@echo "             with Sphinx -W -n into build/docs/build/html + headless-Chromium check of a module page"
 	@echo "make ee      build context of the AWX execution environment in build/ee (scripts/build-ee.sh)"
 	@echo "make fuzz    long-run fuzz tests (CNAB_FUZZ_EXAMPLES, default 10000 per property)"
 
@@ -54,6 +60,15 @@ lint: setup
 sanity: setup
 	scripts/sanity.sh
 
+docs: setup
+	scripts/docs.sh
+
+galaxy-import: setup
+	scripts/galaxy-import.sh
+
+matrix: setup docker registries
+	scripts/matrix.sh
+
 bench: setup docker registries
 	python benchmarks/noop_overhead.py --venv $(VENV)
 	python benchmarks/install_overhead.py
@@ -68,7 +83,7 @@ ee: setup
 # Long-run fuzzing: >= 10000 generated documents and archives per property (CI runs a bounded number).
 .PHONY: fuzz
 fuzz: setup
-	CNAB_FUZZ_EXAMPLES=$${CNAB_FUZZ_EXAMPLES:-10000} python -m pytest tests/unit/test_fuzz_bundle.py tests/unit/test_fuzz_archive.py -q -s -p no:cacheprovider
+	CNAB_FUZZ_EXAMPLES=$${CNAB_FUZZ_EXAMPLES:-10000} python -m pytest tests/unit/test_fuzz_*.py -q -s -p no:cacheprovider
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache examples/*/busybox

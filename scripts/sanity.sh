@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # ansible-test sanity on a copy of the tree laid out as ansible_collections/cnab/runtime,
 # which ansible-test requires, made a git checkout of the files git would track.
+# Runs the ansible-test of the `python` on PATH (make matrix: each ansible-core venv's) in
+# $CNAB_SANITY_DIR (default build/sanity), so that several core versions can run side by side.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-work="$repo/build/sanity/ansible_collections/cnab/runtime"
+base="${CNAB_SANITY_DIR:-$repo/build/sanity}"
+work="$base/ansible_collections/cnab/runtime"
 
 # ansible-test downloads a pip bootstrap script per sanity venv from a host this machine
 # cannot reach; seed its cache with an offline equivalent for the pip version it pins.
@@ -17,7 +20,7 @@ cache="$HOME/.ansible/test/cache"
 mkdir -p "$cache"
 cp "$repo/scripts/get_pip_offline.py" "$cache/get_pip_${pip_version//./_}.py"
 
-rm -rf "$repo/build/sanity"
+rm -rf "$base"
 mkdir -p "$work"
 (cd "$repo" && git ls-files -co --exclude-standard | grep -v '^build/' | tar -cf - -T -) | tar -xf - -C "$work"
 cd "$work"

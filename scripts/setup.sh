@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Prepare this machine for development, CI and the examples (Debian 12, as root).
 # Idempotent and cheap to re-run: every step checks first.
-#   1. Debian packages: docker.io busybox-static (+ python3-venv python3-apt shellcheck git) via apt-get, only when missing
+#   1. Debian packages: docker.io busybox-static chromium (+ python3-venv python3-apt shellcheck git) via apt-get,
+#      only when missing
 #   2. .venv with requirements-dev.txt (pip only when the file changed)
-#   3. the collection built and installed into build/collections
+#   3. the guides (docs/*.md) written as extra docs (docs/docsite/rst), the collection built and installed
+#      into build/collections
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +21,8 @@ log() { echo "setup: $*"; }
 packages=(docker.io busybox-static python3 python3-venv python3-apt shellcheck git curl)
 # OCI registries for the distribution tests (and skopeo as their benchmark baseline).
 packages+=(docker-registry skopeo apache2-utils)
+# Headless Chromium for make docs: scripts/check_docs_page.py looks at a page of the built site.
+packages+=(chromium)
 # Node.js and npm (for Azurite, the Azure Blob emulator the tests use) come with this machine
 # image; Debian's packages are the fallback where they do not.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -63,6 +67,8 @@ fi
 
 # --- 3. the collection --------------------------------------------------------------------
 # Rebuilt every time (about a second), so build/collections always holds the working tree.
+# The built collection carries the guides as antsibull-docs extra docs (RST generated from docs/*.md).
+"$venv/bin/python" scripts/guides_to_rst.py >/dev/null
 mkdir -p build
 rm -f build/cnab-runtime-*.tar.gz
 "$venv/bin/ansible-galaxy" collection build --force --output-path build/ . >/dev/null

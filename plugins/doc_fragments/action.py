@@ -252,6 +252,20 @@ options:
         Falls back to E(CNAB_LOCK_TIMEOUT).
     type: int
     default: 300
+  dependencies:
+    description:
+      - Options of the bundle's dependencies (extension C(io.cnab.dependencies)), by alias. Each dependency is
+        its own installation named C(<installation>-<alias>) in the same claim store, run with the same driver.
+      - Install and upgrade run the dependencies first, in the order of the bundle's C(sequence) (when it lists
+        every alias) or of C(requires), then the root; uninstall runs the root first, then the dependencies in
+        reverse order; custom actions run on the root only.
+      - C(parameters) and C(credentials) take the same forms as O(parameters) and O(credentials). The root's
+        credentials whose names a dependency declares are passed to it unless C(credentials) overrides them.
+      - C(bundle) replaces where the dependency's bundle comes from (a path, a thick archive or a registry
+        reference, as O(bundle)), for mirrors and air gaps; its version must still satisfy the ranges.
+        Without it the bundle's own reference is used, a tag-less one resolved to the highest SemVer tag
+        satisfying every range.
+    type: dict
   force:
     description: Run the action even when the claims say the installation is already in the requested state.
     type: bool
@@ -281,6 +295,7 @@ requirements:
   - jsonschema
   - rfc8785
   - python-ulid
+  - semantic-version, for bundles with dependencies
 """
 
     CLAIM_STORE = r"""

@@ -93,7 +93,7 @@ class LookupModule(LookupBase):
                 installation = store.installation(name)
                 if not installation.exists:
                     raise AnsibleLookupError("installation %s is not in the claim store." % name)
-                current = installation.last_successful_modifying or installation.last_modifying
+                current = lookup.current_claim(installation)
                 marked = set()
                 latest = lookup.latest_outputs(store, installation, marked)
                 outputs = lookup.render_outputs(Bundle(current["bundle"]), latest, self.get_option("reveal_sensitive"),

@@ -142,6 +142,8 @@ ACTION_ARGS = dict(
     registry_auth=REGISTRY_AUTH_SPEC,
     verify=VERIFY_SPEC,
     lock_timeout=dict(type="int", default=300, fallback=(env_fallback, ["CNAB_LOCK_TIMEOUT"])),
+    # {alias: {parameters, credentials, bundle}}; credential values are masked (_dependency_secrets).
+    dependencies=dict(type="dict"),
     force=dict(type="bool", default=False),
     break_lock=dict(type="bool", default=False),
     reveal_sensitive=dict(type="bool", default=False),
@@ -273,7 +275,9 @@ def run_action_module(intent, extra=None, required=("installation",)):
         reveal_sensitive=params["reveal_sensitive"],
         registry_auth=params["registry_auth"],
         verify=params["verify"],
+        dependencies=params["dependencies"],
     )
+    module.no_log_values.update(_dependency_secrets(params["dependencies"]))
     resolved = []
 
     def on_secrets(masker, sensitive_parameters):
@@ -296,10 +300,24 @@ def run_action_module(intent, extra=None, required=("installation",)):
     if response.failed:
         module.fail_json(
             msg='action "%s" of installation %s failed: %s'
-            % (response.operation, request.installation or "(stateless)", response.result["message"] or "see logs"),
+            % (response.operation, response.installation or request.installation or "(stateless)",
+               response.result["message"] or "see logs"),
             **result
         )
     module.exit_json(**result)
+
+
+def _dependency_secrets(options):
+    """The credential values given per dependency: the option is free-form, so Ansible cannot
+    mark them no_log itself."""
+    found = set()
+    for entry in (options or {}).values():
+        credentials = entry.get("credentials") if isinstance(entry, dict) else None
+        for value in (credentials or {}).values() if isinstance(credentials, dict) else ():
+            value = value.get("value") if isinstance(value, dict) else value
+            if isinstance(value, str) and value:
+                found.add(value)
+    return found
 
 
 def run_claim_info_module():
@@ -322,8 +340,13 @@ def run_claim_info_module():
     try:
         store = open_store(backend_fallbacks(params["claim_store"]))
         if params["installation"]:
-            result = dict(installation=lookup.describe_installation(
-                store, params["installation"], params["history"], params["reveal_sensitive"]))
+            installation = lookup.describe_installation(
+                store, params["installation"], params["history"], params["reveal_sensitive"]
+            )
+            from ansible_collections.cnab.runtime.plugins.module_utils.dependencies import describe_dependencies
+
+            installation["dependencies"] = describe_dependencies(store, params["installation"])
+            result = dict(installation=installation)
         else:
             result = dict(installations=lookup.list_installations(store, params["name_pattern"], params["status"]))
     except CnabError as exc:

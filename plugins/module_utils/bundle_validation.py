@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 
-from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas
+from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas, identifiers
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     BUILTIN_ACTIONS,
     OUTPUTS_DIR,
@@ -24,7 +24,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 )
 
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
-SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources", "io.cnab.docker"))
+SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources", "io.cnab.docker",
+                                  "io.cnab.dependencies"))
 
 # Files the runtime injects or the image must provide, and the directories holding them:
 # a destination there would clobber them.
@@ -39,7 +40,7 @@ MAX_DEPTH = 100
 MAX_SAFE_INTEGER = 2 ** 53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Output names become file names in the claim store (outputs/<resultId>/<name>); this also rules out "." and "..".
-OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+OUTPUT_NAME = identifiers.OUTPUT_NAME
 
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TYPE_NAMES = {
@@ -405,7 +406,7 @@ def _read_parameter_sources(value):
     return parsed
 
 
-def parameter_sources(bundle):
+def parameter_sources(bundle, validate=True):
     """The parameter sources (io.cnab.parameter-sources) of ``bundle``, a Bundle or its document.
 
     Returns ``{parameter name: (ParameterSource, ...)}``, each tuple in the bundle's priority order
@@ -413,25 +414,29 @@ def parameter_sources(bundle):
     checked against the extension's schema first (BundleValidationError, one sentence). Entries for
     parameters the bundle does not declare are left out: validation refuses them when the bundle
     requires the extension, and otherwise they can never apply. Sources of kind
-    "dependencies.output" are returned as parsed; validation refuses a bundle that has one for as
-    long as cnab.runtime runs no dependencies.
+    "dependencies.output" are returned as parsed (``dependency`` names the alias).
+    ``validate=False`` skips the schema check (and the jsonschema import) for the runtime's
+    decision path, where a malformed value raises AttributeError/TypeError/KeyError and the
+    caller lets validation say what is wrong.
     """
     doc = _document(bundle)
     extension = KNOWN_EXTENSIONS[PARAMETER_SOURCES]
     value = extension.value(doc)
     if value is _ABSENT:
         return {}
-    _check_extension_value(extension, value)
+    if validate:
+        _check_extension_value(extension, value)
     parameters = doc.get("parameters") or {}
     return {name: sources for name, sources in _read_parameter_sources(value).items() if name in parameters}
 
 
 def supports_file_parameters(bundle):
-    """True when ``bundle`` requires sh.porter.file-parameters, or was built by Porter (custom
-    "sh.porter"), which has always treated such parameters as files."""
+    """True when ``bundle`` requires or configures sh.porter.file-parameters, or was built by Porter
+    (custom "sh.porter"), which has always treated such parameters as files (Porter's rule)."""
     doc = _document(bundle)
     custom = doc.get("custom")
-    return FILE_PARAMETERS in _required(doc) or (isinstance(custom, dict) and "sh.porter" in custom)
+    return FILE_PARAMETERS in _required(doc) or (isinstance(custom, dict) and (
+        "sh.porter" in custom or FILE_PARAMETERS in custom))
 
 
 def is_file_parameter(bundle, name):
@@ -538,15 +543,20 @@ def _check_sequence(value):
 
 
 def _refuse_dependency_outputs(doc):
-    # Parsed and validated above; refused until cnab.runtime runs dependencies.
+    # A dependencies.output source must read a dependency the runtime runs: one of io.cnab.dependencies.
     value = KNOWN_EXTENSIONS[PARAMETER_SOURCES].value(doc)
     if value is _ABSENT or (PARAMETER_SOURCES not in _required(doc) and PARAMETER_SOURCES not in SUPPORTED_EXTENSIONS):
         return
+    declared = KNOWN_EXTENSIONS[DEPENDENCIES].value(doc) if DEPENDENCIES in SUPPORTED_EXTENSIONS else _ABSENT
+    aliases = set(declared["requires"]) if isinstance(declared, dict) and isinstance(declared.get("requires"), dict) \
+        else set()
     needing = [name for name, sources in _read_parameter_sources(value).items()
-               if any(source.kind == SOURCE_DEPENDENCY_OUTPUT for source in sources)]
+               if any(source.kind == SOURCE_DEPENDENCY_OUTPUT and source.dependency not in aliases
+                      for source in sources)]
     if needing:
         plural = "s" if len(needing) > 1 else ""
         raise UnsupportedExtensionError(
-            f"bundle {_show(doc['name'])} takes parameter{plural} {_quoted_list(needing)} from the outputs of its"
-            " dependencies (parameter source dependencies.output), and cnab.runtime does not support dependencies yet."
+            f"bundle {_show(doc['name'])} takes parameter{plural} {_quoted_list(needing)} from the outputs of"
+            f" dependencies that its {_show(DEPENDENCIES)} extension does not declare (parameter source"
+            " dependencies.output), and cnab.runtime runs no other dependencies."
         )

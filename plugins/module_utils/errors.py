@@ -129,5 +129,9 @@ def require_library(name, package, needed_for, kind=CnabError):
         raise error(package, needed_for) from exc
 
 
+class DependencyError(BundleError):
+    """A dependency of a bundle (io.cnab.dependencies) cannot be resolved, or its run failed."""
+
+
 class ReadOnlyStoreError(ClaimStoreError):
     """A write, lock or delete asked of a store that can only be read (porter_v0)."""

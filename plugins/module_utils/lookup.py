@@ -25,6 +25,12 @@ def claim_summary(claim):
     }
 
 
+def current_claim(installation):
+    """The claim that describes an installation: its last successful modifying one, else its last
+    modifying one, else (only non-modifying claims recorded) its newest."""
+    return installation.last_successful_modifying or installation.last_modifying or installation.claims[-1]
+
+
 def render_outputs(bundle, outputs, reveal, sensitive=()):
     """Outputs as returned: sensitive ones (declared so by ``bundle``, or named in ``sensitive``) masked."""
     return {n: (v.output_value(bundle, n, c) if reveal or not is_sensitive_output(bundle, n, sensitive)
@@ -59,7 +65,7 @@ def describe_installation(store, name, history=False, reveal=False):
     installation = store.installation(check_installation_name(name))
     if not installation.exists:
         return {"name": name, "exists": False, "status": model.STATUS_UNKNOWN}
-    current = installation.last_successful_modifying or installation.last_modifying
+    current = current_claim(installation)
     bundle = Bundle(current["bundle"])
     marked = set()
     outputs = latest_outputs(store, installation, marked)
@@ -121,7 +127,7 @@ def list_installations(store, pattern=None, status=None):
         installation = store.installation(name)
         if not installation.exists or (status and installation.status != status):
             continue
-        current = installation.last_successful_modifying or installation.last_modifying
+        current = current_claim(installation)
         rows.append({"name": name, "status": installation.status, "bundle": claim_summary(current)["bundle"],
                      "revision": installation.current_revision})
     return rows

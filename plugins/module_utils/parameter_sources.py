@@ -5,11 +5,13 @@ that output's value from this installation's latest successful *modifying* actio
 so the state a ``modifies: false`` action wrote is never carried forward. A value the user gives wins;
 with no such output yet the parameter keeps its default, or stays unset.
 
-Resolution only: the extension value is read as it is in ``custom`` and assumed valid (bundle
-validation checks it against its schema, and refuses Porter's ``dependencies.output`` until
-dependencies exist). Source types other than ``output`` are skipped here.
+Resolution only: the extension value is parsed by bundle validation (``parameter_sources``), which
+also checks it against its schema. ``output`` sources read this installation's outputs; Porter's
+``dependencies.output`` sources read a dependency installation's outputs (``resolve`` against that
+installation, see dependencies.py).
 """
 
+from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import applies_to
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
@@ -20,23 +22,25 @@ OUTPUT = "output"
 
 
 def output_sources(bundle):
-    """parameter name -> the output it is sourced from, for the bundle's declared parameters."""
-    custom = bundle.document.get("custom")
-    declared = custom.get(EXTENSION) if isinstance(custom, dict) else None
-    if not isinstance(declared, dict):
-        return {}
+    """parameter name -> the output (of this installation) it is sourced from, for the bundle's
+    declared parameters. The extension is parsed by bundle validation (``parameter_sources``),
+    without its schema check: the decision path needs no jsonschema, and a malformed value
+    raises AttributeError/TypeError/KeyError for the caller to let validation report."""
+    return {name: source.output for name, source in _first_of_kind(bundle, OUTPUT).items()}
+
+
+def dependency_sources(bundle):
+    """parameter name -> (dependency alias, output name) for ``dependencies.output`` sources."""
+    return {name: (entries.dependency, entries.output)
+            for name, entries in _first_of_kind(bundle, bundle_validation.SOURCE_DEPENDENCY_OUTPUT).items()}
+
+
+def _first_of_kind(bundle, kind):
     found = {}
-    for name, entry in declared.items():
-        if name not in bundle.parameters or not isinstance(entry, dict):
-            continue
-        sources = entry.get("sources") if isinstance(entry.get("sources"), dict) else {}
-        priority = entry.get("priority") if isinstance(entry.get("priority"), list) else list(sources)
-        # A parameter has at most one source of each type, so the first output source is the one.
-        for kind in priority:
-            source = sources.get(kind)
-            if kind == OUTPUT and isinstance(source, dict) and isinstance(source.get("name"), str):
-                found[name] = source["name"]
-                break
+    for name, entries in bundle_validation.parameter_sources(bundle, validate=False).items():
+        source = next((entry for entry in entries if entry.kind == kind), None)
+        if source is not None:
+            found[name] = source
     return found
 
 
@@ -76,6 +80,23 @@ def resolve(bundle, installation, action, read_outputs, skip=()):
     result id)`` is the claim store's ``output_values``; each result is read at most once."""
     wanted = {name: output for name, output in output_sources(bundle).items()
               if name not in skip and applies_to(bundle.parameters[name], action)}
+    return _resolve_wanted(bundle, installation, wanted, read_outputs, bundle.is_sensitive_output)
+
+
+def resolve_dependency(bundle, alias, installation, read_outputs, skip=()):
+    """The same for the ``dependencies.output`` sources of ``bundle`` that read dependency ``alias``,
+    whose installation is ``installation`` (its latest successful modifying output)."""
+    wanted = {name: output for name, (dependency, output) in dependency_sources(bundle).items()
+              if dependency == alias and name not in skip}
+    current = installation.last_successful_modifying if installation is not None else None
+    if current is None:
+        return {}
+    from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
+
+    return _resolve_wanted(bundle, installation, wanted, read_outputs, Bundle(current["bundle"]).is_sensitive_output)
+
+
+def _resolve_wanted(bundle, installation, wanted, read_outputs, sensitive_output):
     if not wanted or installation is None:
         return {}
     found = {}  # output name -> (result id, bytes)
@@ -101,7 +122,7 @@ def resolve(bundle, installation, action, read_outputs, skip=()):
     for name, output in sorted(wanted.items()):
         if output in found:
             result_id, content = found[output]
-            sensitive = (bundle.is_sensitive_output(output) or output in marked
+            sensitive = (sensitive_output(output) or output in marked
                          or bundle.is_sensitive_parameter(name))
             resolved[name] = SourcedValue(v.parameter_from_output(bundle, name, content), output, result_id, sensitive)
     return resolved

@@ -6,15 +6,23 @@ bundle -> resolved values -> plan -> prepare (driver) + validate -> lock -> ``ru
 Plain Python; the Ansible adapter builds a ``Request`` and renders the ``Response``.
 """
 
+import copy
 import json
 import os
 
+from ansible_collections.cnab.runtime.plugins.module_utils import dependencies as deps
 from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources, sources
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, Cancelled, CnabError, DriverError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
+    BundleError,
+    Cancelled,
+    CnabError,
+    DependencyError,
+    DriverError,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import (
     binary_outputs,
     claim_summary,
@@ -30,7 +38,8 @@ _REUSES_STORED_INPUTS = ("upgrade", "uninstall", "absent", "action")
 class Request:
     def __init__(self, intent, installation=None, bundle=None, parameters=None, credentials=None, action=None,
                  force=False, check_mode=False, driver="docker", driver_options=None, claim_store=None,
-                 lock_timeout=300, reveal_sensitive=False, break_lock=False, registry_auth=None, verify=None):
+                 lock_timeout=300, reveal_sensitive=False, break_lock=False, registry_auth=None, verify=None,
+                 dependencies=None):
         self.intent = intent
         self.installation = installation
         self.bundle = bundle
@@ -47,6 +56,12 @@ class Request:
         self.break_lock = break_lock
         self.registry_auth = registry_auth or {}  # registry options of a bundle given as a reference
         self.verify = verify or {}  # signature policy: keys, required (signing/gate.py)
+        # Per-dependency options: {alias: {parameters, credentials, bundle}} (io.cnab.dependencies).
+        self.dependencies = dependencies or {}
+        # Set by the graph run (_execute_graph), never by the adapter:
+        self.opened_source = None  # the BundleSource already opened (and checked) for this run
+        self.wiring = None  # {alias: (installation name, bundle document)} of the root's dependencies
+        self.claim_extra = {}  # more custom["cnab.runtime"] keys for the claims of this run
 
 
 class Response:
@@ -63,11 +78,13 @@ class Response:
         self.failed = False
         self.secrets = []  # values the adapter must also mask (sensitive parameters, credentials, outputs)
         self.warnings = []
+        self.plan = None  # a bundle with dependencies: one entry per installation of the graph, in run order
+        self.installation = None  # the installation whose action failed, when it is not the request's
 
     def as_dict(self):
         data = {"changed": self.changed, "operation": self.operation, "reason": self.reason, "outputs": self.outputs,
                 "binary_outputs": self.binary_outputs, "logs": self.logs}
-        for key in ("claim", "result", "diff"):
+        for key in ("claim", "result", "diff", "plan"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data
@@ -95,6 +112,8 @@ class _Inputs:
         # Names of the parameters to mask: those the bundle declares sensitive and those an earlier
         # claim recorded as sensitive; None when no bundle says which are (mask them all).
         self.sensitive_parameters = None
+        self.extra_files = {}  # container path -> content: the dependencies' bundle.json files
+        self.secret_parameters = set()  # names whose value came from a dependency's sensitive output
         if bundle:
             names = set(v.split_sensitive(bundle, parameters)[1]) | (set(recorded_sensitive) & set(parameters))
             self.sensitive_parameters = sorted(names)
@@ -121,6 +140,15 @@ def execute(request, on_secrets=None):
     name = check_installation_name(request.installation)
     installation = store.installation(name)
     inputs = _resolve(store, installation, request, on_secrets)
+    graph = deps.declared(inputs.bundle) if inputs.bundle is not None and request.wiring is None else []
+    if graph:
+        return _execute_graph(store, installation, request, inputs, graph, on_secrets)
+    return _execute_one(store, installation, request, inputs, on_secrets)
+
+
+def _execute_one(store, installation, request, inputs, on_secrets):
+    """Run ``request`` on one installation (the root of a graph is one too, with its wiring)."""
+    name = installation.name
     action_info = _action_info(inputs.bundle, request.action) if request.intent == "action" else None
     if action_info is not None and action_info.stateless:
         inputs = _with_sources(store, None, inputs, action_info.name, on_secrets)  # no state: defaults
@@ -191,7 +219,9 @@ def _plan(installation, inputs, request, action_info):
 
 def _resolve(store, installation, request, on_secrets):
     stored = installation.last_successful_modifying or installation.last_modifying
-    if request.bundle:
+    if request.opened_source is not None:
+        source = request.opened_source  # opened and checked by the graph run
+    elif request.bundle:
         # The claim the decision compares with spares fetching a bundle it already recorded.
         source = sources.open_source(request.bundle, request.registry_auth, installation.last_successful_modifying,
                                      resolve_tag=digest_decides(installation, request.intent, request.force))
@@ -202,7 +232,8 @@ def _resolve(store, installation, request, on_secrets):
     else:
         source = None
     # Signatures are checked before anything runs; a refusal raises SignatureError here.
-    sources.apply_policy(source, request.verify, installation.last_successful_modifying if request.bundle else stored)
+    if request.opened_source is None:
+        sources.apply_policy(source, request.verify, installation.last_successful_modifying if request.bundle else stored)
     bundle = source.bundle if source else None
     parameters = request.parameters
     reused = parameters is None and stored is not None and request.intent in _REUSES_STORED_INPUTS
@@ -216,6 +247,9 @@ def _resolve(store, installation, request, on_secrets):
         return _Inputs(None, {}, {}, key)
     if not reused:
         parameters = v.encode_file_parameters(bundle, parameters)
+    fed = _dependency_values(store, bundle, request.wiring, parameters) if request.wiring else {}
+    if fed:  # inputs like the user's: recorded and compared, so a new dependency output is an upgrade
+        parameters = dict(parameters or {}, **{n: s.value for n, s in fed.items()})
     try:
         # A parameter fed by an output and not given is resolved afresh for every run (_with_sources):
         # neither recorded nor compared, or each run's new state would be a change.
@@ -225,6 +259,13 @@ def _resolve(store, installation, request, on_secrets):
         bundle.validate()  # a malformed bundle: let validation say what is wrong
         raise BundleError("bundle.json is malformed: %s." % exc) from exc
     inputs = _Inputs(source, resolved, credentials, key, recorded_sensitive_parameters(installation))
+    inputs.secret_parameters = {n for n, s in fed.items() if s.sensitive}
+    if inputs.secret_parameters:
+        inputs.add_secrets({n: s.value for n, s in fed.items() if s.sensitive})
+        inputs.sensitive_parameters = sorted(set(inputs.sensitive_parameters or ()) | inputs.secret_parameters)
+    for alias, (_name, document) in sorted((request.wiring or {}).items()):
+        if document is not None:
+            inputs.extra_files["/cnab/app/dependencies/%s/bundle.json" % alias] = canonical_json(document)
     if on_secrets:
         on_secrets(inputs.masker, inputs.sensitive_parameters)
     return inputs
@@ -297,6 +338,7 @@ def _operation(source, claim, action, inputs, cancel=None):
     files = {"/cnab/bundle.json": canonical_json(bundle.document),
              "/cnab/claim.json": json.dumps(claim, sort_keys=True)}
     files.update(source.files())
+    files.update(inputs.extra_files)
     p_env, p_files = v.parameter_destinations(bundle, action, inputs.values)
     c_env, c_files = v.credential_destinations(bundle, action, inputs.credentials)
     # Order matters: CNAB_* last so nothing overrides them, credentials over parameters.
@@ -319,6 +361,8 @@ class _Prepared:
         self.info = bundle.action(action)
         revision = model.new_ulid() if self.info.modifies else installation.current_revision
         public, self.sensitive = v.split_sensitive(bundle, inputs.parameters)
+        for name in inputs.secret_parameters & set(public):  # a dependency's secret output stays a secret
+            self.sensitive[name] = public.pop(name)
         custom = {
             "bundleDigest": bundle.digest,
             "parametersFingerprint": inputs.parameters_fp,
@@ -330,6 +374,7 @@ class _Prepared:
         if inputs.sourced:  # where the values were taken from; the values stay with their outputs
             custom["parameterSources"] = {n: s.provenance() for n, s in sorted(inputs.sourced.items())}
         custom.update(inputs.source.claim_custom())
+        custom.update(request.claim_extra)
         self.claim = model.new_claim(installation.name, self.info.name, bundle, public, revision, custom)
         try:
             self.operation = _operation(inputs.source, self.claim, self.info.name, inputs, cancel)
@@ -574,3 +619,154 @@ def _sensitive_names(request, given):
         return sorted({name for name in given if bundle.is_sensitive_parameter(name)} | (recorded & set(given)))
     except (CnabError, OSError, TypeError, KeyError, AttributeError, ValueError, RecursionError):
         return None
+
+
+# --- dependencies (io.cnab.dependencies) ------------------------------------------------------
+#
+# Each dependency is its own installation ``<root>-<alias>``, run by ``execute`` as any other (its
+# own decision, lock, claims), in the same store with the same driver. Install and upgrade run the
+# dependencies in order, then the root; uninstall runs the root, then the dependencies in reverse;
+# custom actions run on the root only. A run holds at most one lock at a time (each installation's
+# for its own action, released before the next), so two runs of the same graph cannot deadlock:
+# they serialise installation by installation, and the second finds each one done.
+
+_OPTION_KEYS = ("parameters", "credentials", "bundle")
+
+
+def _dependency_options(request, graph):
+    aliases = [d.alias for d in graph]
+    given = request.dependencies or {}
+    if not isinstance(given, dict):
+        raise DependencyError("the dependencies option must map dependency aliases to their options.")
+    for alias, options in given.items():
+        if alias not in aliases:
+            raise DependencyError('the dependencies option names "%s", which is not a dependency of installation %s'
+                                  " (its dependencies: %s)." % (alias, request.installation, ", ".join(aliases)))
+        if options is not None and (not isinstance(options, dict) or set(options) - set(_OPTION_KEYS)):
+            raise DependencyError('the options of dependency "%s" must be a dict with keys among %s.'
+                                  % (alias, ", ".join(_OPTION_KEYS)))
+    return {alias: dict(given.get(alias) or {}) for alias in aliases}
+
+
+def _child_request(request, name, intent, alias, options, bundle=None, source=None):
+    credentials = dict(request.credentials or {})  # the root's, for the names the dependency declares
+    credentials.update(options.get("credentials") or {})
+    child = Request(intent, installation=name, bundle=bundle, parameters=options.get("parameters"),
+                    credentials=credentials, force=False, check_mode=request.check_mode, driver=request.driver,
+                    driver_options=request.driver_options, claim_store=request.claim_store,
+                    lock_timeout=request.lock_timeout, reveal_sensitive=request.reveal_sensitive,
+                    registry_auth=request.registry_auth, verify=request.verify)
+    child.opened_source = source
+    child.claim_extra = deps.claim_custom(request.installation, alias)
+    return child
+
+
+def _open_dependencies(store, request, graph, options):
+    """Every dependency's source, resolved and checked against its ranges before anything runs."""
+    opened = []
+    for dependency in graph:
+        name = check_installation_name(deps.installation_name(request.installation, dependency.alias))
+        text = options[dependency.alias].get("bundle") or deps.resolve_reference(dependency, request.registry_auth)
+        recorded = store.installation(name).last_successful_modifying
+        source = sources.apply_policy(sources.open_source(text, request.registry_auth, recorded), request.verify,
+                                      recorded)
+        deps.check_version(dependency, source.bundle, text)
+        opened.append((dependency, name, text, source))
+    return opened
+
+
+def _recorded_wiring(store, request, graph):
+    """The wiring from what the dependencies' installations recorded (uninstall, custom actions)."""
+    wiring = {}
+    for dependency in graph:
+        name = deps.installation_name(request.installation, dependency.alias)
+        current = store.installation(name)
+        claim = current.last_successful_modifying or current.last_modifying
+        wiring[dependency.alias] = (name, claim["bundle"] if claim else None)
+    return wiring
+
+
+def _plan_entry(response, name, alias):
+    return {"installation": name, "alias": alias, "operation": response.operation, "changed": response.changed,
+            "reason": response.reason}
+
+
+def _run_dependency(child, alias, on_secrets):
+    try:
+        response = execute(child, on_secrets)
+    except DependencyError:
+        raise
+    except CnabError as exc:
+        raise type(exc)("dependency %s (installation %s): %s" % (alias, child.installation, exc)) from exc
+    return response
+
+
+def _failed_dependency(response, alias, name, plan):
+    response.installation = name
+    message = (response.result or {}).get("message") or "see logs"
+    response.result = dict(response.result or {}, message="dependency %s failed: %s" % (alias, message))
+    response.reason = "dependency %s failed, so the root was not touched" % alias
+    response.plan = plan
+    return response
+
+
+def _execute_graph(store, installation, request, inputs, graph, on_secrets):
+    options = _dependency_options(request, graph)
+    root_request = copy.copy(request)
+    root_request.opened_source = inputs.source
+    root_request.claim_extra = dict(request.claim_extra,
+                                    dependencies={d.alias: deps.installation_name(request.installation, d.alias)
+                                                  for d in graph})
+    plan, diffs = [], {}
+    if request.intent in ("uninstall", "absent", "action"):
+        root_request.wiring = _recorded_wiring(store, request, graph)
+        root = _execute_one(store, installation, root_request,
+                            _resolve(store, installation, root_request, on_secrets), on_secrets)
+        plan.append(_plan_entry(root, installation.name, None))
+        if request.intent == "action" or root.failed:
+            root.plan = plan
+            return root
+        for dependency in reversed(graph):
+            name = deps.installation_name(request.installation, dependency.alias)
+            child = _child_request(request, name, request.intent, dependency.alias, options[dependency.alias],
+                                   bundle=options[dependency.alias].get("bundle"))
+            response = _run_dependency(child, dependency.alias, on_secrets)
+            plan.append(_plan_entry(response, name, dependency.alias))
+            diffs[dependency.alias] = response.diff
+            if response.failed:
+                return _failed_dependency(response, dependency.alias, name, plan)
+        return _graph_response(root, plan, diffs)
+    intent = "install" if request.intent == "install" else "present"
+    wiring = {}
+    for dependency, name, text, source in _open_dependencies(store, request, graph, options):
+        child = _child_request(request, name, intent, dependency.alias, options[dependency.alias], text, source)
+        response = _run_dependency(child, dependency.alias, on_secrets)
+        plan.append(_plan_entry(response, name, dependency.alias))
+        diffs[dependency.alias] = response.diff
+        if response.failed:
+            return _failed_dependency(response, dependency.alias, name, plan)
+        wiring[dependency.alias] = (name, source.bundle.document)
+    root_request.wiring = wiring
+    current = store.installation(installation.name)
+    root = _execute_one(store, current, root_request, _resolve(store, current, root_request, on_secrets), on_secrets)
+    plan.append(_plan_entry(root, installation.name, None))
+    return _graph_response(root, plan, diffs)
+
+
+def _graph_response(root, plan, diffs):
+    root.plan = plan
+    root.changed = any(entry["changed"] for entry in plan)
+    if root.diff is not None:
+        root.diff = {"before": dict(root.diff["before"], dependencies={a: d["before"] for a, d in diffs.items() if d}),
+                     "after": dict(root.diff["after"], dependencies={a: d["after"] for a, d in diffs.items() if d})}
+    return root
+
+
+def _dependency_values(store, bundle, wiring, given):
+    """Root parameters fed by ``dependencies.output`` sources: the dependency's latest output."""
+    given = {n for n, value in (given or {}).items() if value is not None}
+    fed = {}
+    for alias, (name, _document) in sorted(wiring.items()):
+        fed.update(parameter_sources.resolve_dependency(bundle, alias, store.installation(name), store.output_values,
+                                                        skip=given))
+    return fed

@@ -3,10 +3,14 @@
 Records are immutable and identified by ULIDs, so a copy only adds what the
 destination lacks: running it again copies nothing, and it never overwrites.
 
+The source may be another tool's store or one edited by hand: everything copied is read
+(and checked, by the source store's reader) before the first write, so a record the
+runtime refuses leaves the destination as it was.
+
 A claim read from a foreign store (porter_v0) carries no fingerprints: they are keyed by
-the destination's secret, so they are computed here, as a run computes them (``values``),
-from the claim's parameters and the credentials given to the copy. The next run with the
-same bundle, parameters and credentials then finds the installation in sync.
+the destination's secret, so they are computed here, as a run computes them, from the
+claim's parameters and the credentials given to the copy. The next run with the same
+bundle, parameters and credentials then finds the installation in sync.
 """
 
 from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
@@ -21,8 +25,9 @@ def plan_copy(source, destination, names):
     """{installation: (claims to copy, results to copy)} for what ``destination`` lacks."""
     missing = {}
     for name in names:
-        have = destination.installation(name)
         want = source.installation(name)
+        _check_results_name_claims(want)
+        have = destination.installation(name)
         have_claims = {c["id"] for c in have.claims}
         have_results = {r["id"] for results in have.results.values() for r in results}
         claims = [c for c in want.claims if c["id"] not in have_claims]
@@ -52,33 +57,63 @@ def with_fingerprints(claim, sensitive_parameters, key, credentials):
     return dict(claim, custom=dict(claim.get("custom") or {}, **{RUNTIME_KEY: custom}))
 
 
+def _check_results_name_claims(installation):
+    claim_ids = {c["id"] for c in installation.claims}
+    for claim_id, results in sorted(installation.results.items()):
+        if claim_id not in claim_ids:
+            raise ClaimStoreError(
+                "installation %s cannot be copied: its result %s belongs to claim %s, which the source store does "
+                "not hold." % (installation.name, results[0]["id"], claim_id)
+            )
+
+
+def _read_everything(source, name, claims, results):
+    """What the copy writes, read and checked in full: [(claim, sensitive)], [(result, values, sensitive)]."""
+    by_claim = {c["id"]: c for c in source.installation(name).claims}
+    claim_writes = [(claim, source.sensitive_parameters(name, claim["id"])) for claim in claims]
+    result_writes = []
+    for result in results:
+        claim = by_claim.get(result["claimId"])
+        if claim is None:  # the claim went away since the plan was made
+            raise ClaimStoreError("installation %s cannot be copied: its result %s belongs to claim %s, which the "
+                                  "source store no longer holds." % (name, result["id"], result["claimId"]))
+        bundle = Bundle(claim["bundle"])
+        values = source.output_values(name, result["id"]) if result.get("outputs") else {}
+        marked = recorded_sensitive_outputs(result)  # outputs found holding a secret stay sensitive
+        result_writes.append((result, values, {n for n in values if is_sensitive_output(bundle, n, marked)}))
+    return claim_writes, result_writes
+
+
 def copy_installations(source, destination, names, lock_timeout, check_mode=False, credentials=None, warnings=None):
     """Copy what ``destination`` lacks; returns {installation: [claim and result ids copied]}.
     ``credentials`` (name -> value or source, as the action modules take them) go into the
     fingerprints of claims that have none; ``warnings`` gets a sentence per installation whose
     bundle declares credentials that were not given."""
-    copied = {}
-    for name, (claims, results) in plan_copy(source, destination, names).items():
-        copied[name] = [c["id"] for c in claims] + [r["id"] for r in results]
-        foreign = [c for c in claims if "parametersFingerprint" not in runtime_custom(c)]
-        missing = sorted({n for c in foreign for n in Bundle(c["bundle"]).credentials} - set(credentials or {}))
+    planned = plan_copy(source, destination, names)
+    copied = {name: [c["id"] for c in claims] + [r["id"] for r in results]
+              for name, (claims, results) in planned.items()}
+    foreign = {name: [c for c in claims if "parametersFingerprint" not in runtime_custom(c)]
+               for name, (claims, _results) in planned.items()}
+    for name, claims in sorted(foreign.items()):
+        missing = sorted({n for c in claims for n in Bundle(c["bundle"]).credentials} - set(credentials or {}))
         if missing and warnings is not None:
             warnings.append("installation %s: its bundle declares credentials %s, which were not given to the copy; "
                             "the next run that gives them will upgrade it." % (name, ", ".join(missing)))
-        if check_mode:
-            for claim in foreign:  # what the run would refuse, check mode refuses too
-                with_fingerprints(claim, source.sensitive_parameters(name, claim["id"]), b"check mode", credentials)
-            continue
-        with destination.lock(name, lock_timeout):
-            by_claim = {c["id"]: c for c in source.installation(name).claims}
-            key = destination.fingerprint_key() if foreign else None
+    if check_mode:
+        for name, claims in foreign.items():  # what the run would refuse, check mode refuses too
             for claim in claims:
-                sensitive = source.sensitive_parameters(name, claim["id"])
-                destination.write_claim(with_fingerprints(claim, sensitive, key, credentials), sensitive)
-            for result in results:
-                bundle = Bundle(by_claim[result["claimId"]]["bundle"])
-                values = source.output_values(name, result["id"]) if result.get("outputs") else {}
-                marked = recorded_sensitive_outputs(result)
-                sensitive = {n for n in values if is_sensitive_output(bundle, n, marked)}
+                with_fingerprints(claim, source.sensitive_parameters(name, claim["id"]), b"check mode", credentials)
+        return copied
+    # Every installation is read whole before the first write: a refused record anywhere writes nothing.
+    writes = {name: _read_everything(source, name, claims, results) for name, (claims, results) in planned.items()}
+    key = destination.fingerprint_key() if any(foreign.values()) else None
+    for name, (claim_writes, result_writes) in writes.items():
+        writes[name] = ([(with_fingerprints(c, sensitive, key, credentials), sensitive) for c, sensitive in claim_writes],
+                        result_writes)
+    for name, (claim_writes, result_writes) in writes.items():
+        with destination.lock(name, lock_timeout):
+            for claim, sensitive in claim_writes:
+                destination.write_claim(claim, sensitive)  # its installation is ``name``: the reader checked it
+            for result, values, sensitive in result_writes:
                 destination.write_result(name, result, values, sensitive)
     return copied

@@ -18,6 +18,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     container_path,
     has_control_character,
 )
+# Porter's file parameters: one rule, bundle validation's (values.is_file_parameter is that function).
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import is_file_parameter
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CredentialError,
     ParameterError,
@@ -27,7 +29,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
 # Porter's file parameters (sh.porter.file-parameters): a string parameter encoded in base64 with a
 # path destination. The user gives the content; the destination gets its base64 text, which the
 # image's Porter runtime decodes in place; an unset one is written as "null", which it deletes.
-FILE_PARAMETERS_EXTENSION = "sh.porter.file-parameters"
 UNSET_FILE = "null"
 
 
@@ -108,26 +109,6 @@ def resolve_parameters(bundle, given, validate=True):
                 shown = "" if sensitive else " (%s)" % to_text(values[name])[:80]
                 raise ParameterError('parameter "%s"%s is invalid: %s.' % (name, shown, problem.rstrip(".")))
     return values
-
-
-def supports_file_parameters(bundle):
-    """Porter's rule: the bundle requires or configures the extension, or was built by Porter."""
-    custom = bundle.document.get("custom")
-    custom = custom if isinstance(custom, dict) else {}
-    required = bundle.document.get("requiredExtensions")
-    return (isinstance(required, list) and FILE_PARAMETERS_EXTENSION in required) \
-        or FILE_PARAMETERS_EXTENSION in custom or "sh.porter" in custom
-
-
-def is_file_parameter(bundle, name):
-    """A parameter of Porter type file: definition ``type: string`` + ``contentEncoding: base64``,
-    a ``path`` destination, in a bundle that supports file parameters."""
-    spec = bundle.parameters.get(name)
-    if not isinstance(spec, dict) or not isinstance(spec.get("destination"), dict):
-        return False
-    definition = bundle.definition_of(spec.get("definition"))
-    return (definition.get("type") == "string" and definition.get("contentEncoding") == "base64"
-            and bool(spec["destination"].get("path")) and supports_file_parameters(bundle))
 
 
 def encode_file_parameters(bundle, given):
@@ -371,7 +352,7 @@ def output_value(bundle, name, content):
     if types and "string" not in types:
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to decode: kept as text
             return text
     return text
 

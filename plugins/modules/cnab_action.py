@@ -131,6 +131,38 @@ logs:
   returned: always
   type: str
   sample: "install showcase-demo\n"
+plan:
+  description:
+    - For a bundle with dependencies (C(io.cnab.dependencies)), one entry per installation of the graph, in the
+      order they run (or would run in check mode, which plans the whole graph without running anything).
+    - Each dependency is the installation C(<installation>-<alias>); the root's entry has no alias.
+  returned: when the bundle has dependencies
+  type: list
+  elements: dict
+  contains:
+    installation:
+      description: Name of the installation.
+      type: str
+      returned: always
+      sample: wordpress-mysql
+    alias:
+      description: The dependency's alias, V(null) for the root.
+      type: str
+      returned: always
+      sample: mysql
+    operation:
+      description: The action that ran (or would run) on it, or V(none) when it was left alone.
+      type: str
+      returned: always
+      sample: install
+    changed:
+      description: Whether it changed (or would change).
+      type: bool
+      returned: always
+    reason:
+      description: Why the claims led to this decision.
+      type: str
+      returned: always
 diff:
   description: Bundle and parameters before and after, sensitive values masked.
   returned: in diff mode

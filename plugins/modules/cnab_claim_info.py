@@ -128,6 +128,14 @@ installation:
       description: Host, pid and start time of the run holding the installation's lock, or null.
       type: dict
       returned: when it exists
+    dependencies:
+      description:
+        - The installation's dependencies (C(io.cnab.dependencies) of its bundle), each its own installation
+          C(<installation>-<alias>), with its status and bundle version. Empty when it has none.
+      type: list
+      elements: dict
+      returned: when O(installation) is given
+      sample: [{alias: mysql, installation: wordpress-mysql, exists: true, status: installed, bundle_version: 1.2.0}]
     history:
       description: Every claim (without its bundle document) with its results, oldest first.
       type: list

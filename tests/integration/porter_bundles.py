@@ -2,9 +2,10 @@
 config-adapter-mybuns-depsv1.bundle.json in the shared real-world fixtures) with only the invocation
 image replaced by tests/integration/images/porter-runtime, which behaves like Porter's runtime.
 
-Dependencies and io.cnab.docker are other features, tested elsewhere: the bundles generated here drop
-``io.cnab.dependencies`` and ``io.cnab.docker`` from requiredExtensions and custom, and with them
-the one parameter source that reads a dependency's output (``mysql-connstr``, ``dependencies.output``).
+io.cnab.docker is another feature, tested elsewhere: the bundles generated here drop it from
+requiredExtensions and custom, and, unless asked to keep them (``dependencies=True``), also
+``io.cnab.dependencies`` and the one parameter source that reads a dependency's output
+(``mysql-connstr``, ``dependencies.output``).
 Everything else - file parameters, parameter sources, porter-state, definitions, actions - is Porter's.
 """
 
@@ -45,13 +46,17 @@ def golden():
         return json.load(handle)
 
 
-def porter_document(sensitive_file=False):
+def porter_document(sensitive_file=False, dependencies=False):
+    """The golden with our image; ``dependencies`` keeps its io.cnab.dependencies (alias ``db``)
+    and the ``mysql-connstr`` parameter fed by the dependency's ``connstr`` output."""
     document = copy.deepcopy(golden())
     document["invocationImages"] = [dict(document["invocationImages"][0], image=IMAGE)]
-    document["requiredExtensions"] = [e for e in document["requiredExtensions"] if e not in OUT_OF_SCOPE]
-    for name in OUT_OF_SCOPE:
+    dropped = [e for e in OUT_OF_SCOPE if not (dependencies and e == "io.cnab.dependencies")]
+    document["requiredExtensions"] = [e for e in document["requiredExtensions"] if e not in dropped]
+    for name in dropped:
         document["custom"].pop(name)
-    del document["custom"]["io.cnab.parameter-sources"]["mysql-connstr"]
+    if not dependencies:
+        del document["custom"]["io.cnab.parameter-sources"]["mysql-connstr"]
     if sensitive_file:
         # The same bundle with the kubeconfig file parameter declared sensitive - and the output the
         # image echoes it into, or the image itself would leak it.
@@ -61,10 +66,10 @@ def porter_document(sensitive_file=False):
     return document
 
 
-def write_porter_bundle(directory, sensitive_file=False):
+def write_porter_bundle(directory, sensitive_file=False, dependencies=False):
     """Write the test bundle's bundle.json under ``directory``; returns its path."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "bundle.json")
     with open(path, "w") as handle:
-        json.dump(porter_document(sensitive_file), handle, indent=2)
+        json.dump(porter_document(sensitive_file, dependencies), handle, indent=2)
     return path

@@ -145,3 +145,32 @@ def test_from_a_registry_and_an_archive_the_state_is_carried(ansible, porter_bun
         upgraded, raw = ansible.adhoc("cnab_upgrade", {"installation": installation, "force": True})
         assert "state in: install \n" in upgraded["logs"], raw
         assert upgraded["claim"]["bundle"]["index_digest"] == pushed["digest"]
+
+
+def test_the_goldens_dependency_wiring_runs_for_real(ansible, tmp_path):
+    """Porter's depsv1 golden as built (alias db, mysql-connstr <- db's connstr output), its
+    dependency bundle given by the ``bundle`` override (the golden's reference names Porter's test registry)."""
+    import dependencies as graph
+
+    build_image()
+    graph.build_image()
+    root = write_porter_bundle(str(tmp_path / "mybuns"), dependencies=True)
+    mysql = graph.write(str(tmp_path / "mydb"), graph.mysql_document("0.1.0"))
+    args = {"installation": "porter-deps", "bundle": root, "dependencies": {"db": {"bundle": mysql}}}
+    steps = [ansible.adhoc("cnab_install", args, *flags)[0] for flags in (["--check"], [], [], ["--check"])]
+    assert [s["changed"] for s in steps] == [True, True, False, False], steps
+    planned = [(p["installation"], p["operation"]) for p in steps[1]["plan"]]
+    assert planned == [("porter-deps-db", "install"), ("porter-deps", "install")]
+    info, _unused = ansible.adhoc("cnab_claim_info", {"installation": "porter-deps"})
+    assert info["installation"]["parameters"]["mysql-connstr"] == "db-porter-deps-db-0.1.0-small"
+    # A custom action runs on the root only, with the wiring the dependency recorded.
+    status, output = ansible.adhoc("cnab_action", {"installation": "porter-deps", "action": "status"})
+    assert not status.get("failed"), output
+    assert [(p["installation"], p["operation"]) for p in status["plan"]] == [("porter-deps", "status")]
+    history, _unused = ansible.adhoc("cnab_claim_info", {"installation": "porter-deps-db", "history": True})
+    assert [h["claim"]["action"] for h in history["installation"]["history"]] == ["install"]
+    # Uninstall: the root first, then the dependency.
+    removed, output = ansible.adhoc("cnab_uninstall", {"installation": "porter-deps"})
+    assert not removed.get("failed"), output
+    planned = [(p["installation"], p["operation"]) for p in removed["plan"]]
+    assert planned == [("porter-deps", "uninstall"), ("porter-deps-db", "uninstall")]

@@ -211,7 +211,7 @@ def test_the_store_refuses_every_write(porter_home):
 @pytest.mark.parametrize("edit, refusal", [
     (lambda c: c.update(installation="hello-llama"), "names installation 'hello-llama' instead of 'hello1'"),
     (lambda c: c.update(id="01G1VJQJV0RN5AW5BSZHNTVYTW"), "is not the '01G1VJQJV0RN5AW5BSZHNTVYTV' its name says"),
-    (lambda c: c.update(revision="../../x"), "revision '../../x', which is not a valid identifier"),
+    (lambda c: c.update(revision="../../x"), "its revision '../../x' is not a ULID"),
     (lambda c: c.update(schemaVersion="2.0.0"), "its schemaVersion '2.0.0' is not one Porter v0 wrote"),
 ])
 def test_records_that_do_not_fit_are_refused_in_one_sentence(porter_home, edit, refusal):

@@ -35,7 +35,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import Installation
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
     ClaimStore,
     LeaseKeeper,
@@ -119,22 +119,31 @@ def _reason(exc):
     return line.rstrip(".")
 
 
-def _part(value, what):
-    # Ids and output names become blob name segments: keep them to the installation-name alphabet.
-    if not is_installation_name(value):
-        raise ValueError("%s %r cannot be stored as a blob name" % (what, value))
-    return value
-
-
 def _dump(document):
     return json.dumps(document, indent=1, sort_keys=True).encode("utf-8")
 
 
 def _load(blob_name, data):
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise ValueError("%s is not valid JSON (%s)" % (blob_name, exc)) from exc
+    return model.load_record(data, blob_name)
+
+
+def _index_entries(blob_name, document):
+    """The ids and output names an index names, each checked before it becomes part of a blob name."""
+    if not isinstance(document, dict):
+        raise model.MalformedRecord(blob_name, "it is not a JSON object")
+    entries = {}
+    for kind in ("claims", "results"):
+        ids = document.get(kind) or []
+        if not isinstance(ids, list):
+            raise model.MalformedRecord(blob_name, "its %s entry is not a list of ids" % kind)
+        entries[kind] = [model.check_record_id(i, blob_name) for i in ids]
+    for kind in ("outputs", "sensitiveOutputs"):
+        names = document.get(kind) or {}
+        if not isinstance(names, dict) or not all(isinstance(n, list) for n in names.values()):
+            raise model.MalformedRecord(blob_name, "its %s entry is not an object of lists of output names" % kind)
+        entries[kind] = {model.check_record_id(i, blob_name): [model.check_output_name(n, blob_name) for n in outputs]
+                         for i, outputs in names.items()}
+    return entries
 
 
 class _Held:
@@ -260,10 +269,7 @@ class AzureBlobStore(ClaimStore):
                 etag, document = downloader.properties.etag, _load(blob_name, downloader.readall())
             except ResourceNotFoundError:
                 etag, document = None, {}
-            entries = {"claims": list(document.get("claims") or []), "results": list(document.get("results") or []),
-                       "outputs": dict(document.get("outputs") or {}),
-                       "sensitiveOutputs": dict(document.get("sensitiveOutputs") or {})}
-            self._indexes[name] = (etag, entries)
+            self._indexes[name] = (etag, _index_entries(blob_name, document))
         return self._indexes[name]
 
     def _commit(self, name, kind, record_id, blob_name, outputs=None):
@@ -300,14 +306,19 @@ class AzureBlobStore(ClaimStore):
     def installation(self, name):
         with self._errors("read installation %s" % name):
             unused, entries = self._index(name, fresh=True)
-            names = ([self._path(name, "claims", _part(i, "claim id") + ".json") for i in entries["claims"]]
-                     + [self._path(name, "results", _part(i, "result id") + ".json") for i in entries["results"]])
-            blobs = self._download_all(names)
-            # A blob deleted by hand is simply gone.
-            records = {n: _load(n, data) for n, data in blobs.items() if data is not None}
-            claims = [records[n] for n in names[:len(entries["claims"])] if n in records]
-            results = [records[n] for n in names[len(entries["claims"]):] if n in records]
-            return Installation(name, claims, results)
+            wanted = ([(self._path(name, "claims", i + ".json"), i, "claim") for i in entries["claims"]]
+                      + [(self._path(name, "results", i + ".json"), i, "result") for i in entries["results"]])
+            blobs = self._download_all([blob_name for blob_name, unused, unused in wanted])
+            claims, results = [], []
+            for blob_name, record_id, kind in wanted:
+                if blobs[blob_name] is None:
+                    continue  # a blob deleted by hand is simply gone
+                document = _load(blob_name, blobs[blob_name])
+                if kind == "claim":
+                    claims.append(model.read_claim(document, name, blob_name, record_id))
+                else:
+                    results.append(model.read_result(document, blob_name, record_id))
+            return model.Installation(name, claims, results)
 
     def installation_names(self):
         from azure.core.exceptions import ResourceNotFoundError
@@ -323,7 +334,7 @@ class AzureBlobStore(ClaimStore):
     def write_claim(self, claim, sensitive_parameters):
         name = claim["installation"]
         with self._errors("write a claim of installation %s" % name):
-            claim_id = _part(claim["id"], "claim id")
+            claim_id = model.check_record_id(claim["id"], "a claim of installation %s" % name)
             blob_name = self._path(name, "claims", claim_id + ".json")
             if claim_id in self._index(name)[1]["claims"]:
                 raise self._written_once(blob_name)
@@ -339,7 +350,7 @@ class AzureBlobStore(ClaimStore):
 
     def write_result(self, installation, result, outputs, sensitive_outputs):
         with self._errors("write a result of installation %s" % installation):
-            result_id = _part(result["id"], "result id")
+            result_id = model.check_record_id(result["id"], "a result of installation %s" % installation)
             blob_name = self._path(installation, "results", result_id + ".json")
             if result_id in self._index(installation)[1]["results"]:
                 raise self._written_once(blob_name)
@@ -348,12 +359,13 @@ class AzureBlobStore(ClaimStore):
             aead = self._cipher("store") if any(o in sensitive_outputs for o in outputs) else None
             names = {"outputs": [], "sensitiveOutputs": []}
             for output, value in sorted(outputs.items()):
+                model.check_output_name(output, "output %s of result %s" % (output, result_id))
                 if output in sensitive_outputs:
-                    sealed_name = self._path(installation, "sensitive", result_id, _part(output, "output name"))
+                    sealed_name = self._path(installation, "sensitive", result_id, output)
                     self._upload(sealed_name, self._seal(aead, sealed_name, value))
                     names["sensitiveOutputs"].append(output)
                 else:
-                    self._upload(self._path(installation, "outputs", result_id, _part(output, "output name")), value)
+                    self._upload(self._path(installation, "outputs", result_id, output), value)
                     names["outputs"].append(output)
             # The result goes last: once it is visible, so are its outputs.
             self._create_record(blob_name, result)
@@ -361,15 +373,16 @@ class AzureBlobStore(ClaimStore):
 
     def sensitive_parameters(self, installation, claim_id):
         with self._errors("read the sensitive parameters of installation %s" % installation):
-            blob_name = self._path(installation, "sensitive", _part(claim_id, "claim id") + ".parameters")
+            claim_id = model.check_record_id(claim_id, "a claim of installation %s" % installation)
+            blob_name = self._path(installation, "sensitive", claim_id + ".parameters")
             data = self._download(blob_name)
             if data is None:
                 return {}
-            return _load(blob_name, self._open(blob_name, data))
+            return model.read_sensitive_parameters(_load(blob_name, self._open(blob_name, data)), blob_name)
 
     def output_values(self, installation, result_id):
         with self._errors("read the outputs of installation %s" % installation):
-            result_id = _part(result_id, "result id")
+            result_id = model.check_record_id(result_id, "a result of installation %s" % installation)
             entries = self._index(installation)[1]
             if result_id not in entries["results"]:  # recorded after the index was last read
                 entries = self._index(installation, fresh=True)[1]
@@ -535,9 +548,10 @@ class AzureBlobStore(ClaimStore):
         if properties.lease.state != "leased":
             return False, None
         try:
-            return True, json.loads(properties.metadata.get(_HOLDER) or "null")
+            holder = json.loads(properties.metadata.get(_HOLDER) or "null")
         except ValueError:
             return True, None
+        return True, holder if isinstance(holder, dict) else None
 
     def lock_holder(self, name):
         with self._errors("read the lock of installation %s" % name):

@@ -56,7 +56,7 @@ import threading
 import time
 from urllib.parse import quote
 
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import Installation
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
     ClaimStore,
     LeaseKeeper,
@@ -125,11 +125,29 @@ def index_name(installation):
 
 
 def _entries(index):
-    """The claim and result ids an index Secret names (none when there is no index)."""
+    """The claim and result ids an index Secret names (none when there is no index); every id is
+    checked before it becomes part of a Secret's name."""
     if index is None:
         return {"claims": [], "results": []}
-    document = json.loads(_decode((index.get("data") or {})[INDEX_KEY]))
-    return {"claims": list(document.get("claims") or []), "results": list(document.get("results") or [])}
+    label = "Secret %s" % index["metadata"]["name"]
+    document = model.load_record(_decode(_data(index, label)[INDEX_KEY]), label)
+    if not isinstance(document, dict):
+        raise model.MalformedRecord(label, "its index is not a JSON object")
+    entries = {}
+    for kind in ("claims", "results"):
+        ids = document.get(kind) or []
+        if not isinstance(ids, list):
+            raise model.MalformedRecord(label, "its %s entry is not a list of ids" % kind)
+        entries[kind] = [model.check_record_id(i, label) for i in ids]
+    return entries
+
+
+def _data(secret, label):
+    """A stored Secret's ``data``: an object of keys to base64 strings."""
+    data = secret.get("data") or {}
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise model.MalformedRecord(label, "its data is not an object of base64 strings")
+    return data
 
 
 def _now():
@@ -279,7 +297,7 @@ class KubernetesStore(ClaimStore):
             raise
         except self._api_exception as exc:
             raise self._error(doing, api_reason(exc)) from exc
-        except _Refused as exc:
+        except (_Refused, model.MalformedRecord) as exc:
             raise self._error(doing, str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
             if is_transport_error(exc):
@@ -414,17 +432,24 @@ class KubernetesStore(ClaimStore):
         with self._api("read installation %s" % name):
             self._ensure_namespace()
             entries = _entries(self._index(name, fresh=True))
-            names = ([record_name("claim", i) for i in entries["claims"]]
-                     + [record_name("result", i) for i in entries["results"]])
-            for secret in self._read_all(names).values():
+            wanted = ([(record_name("claim", i), i, "claim") for i in entries["claims"]]
+                      + [(record_name("result", i), i, "result") for i in entries["results"]])
+            secrets = self._read_all([secret_name for secret_name, unused, unused in wanted])
+            for secret_name, record_id, kind in wanted:
+                secret = secrets[secret_name]
                 if secret is None or (secret["metadata"].get("annotations") or {}).get(INSTALLATION) != name:
                     continue  # deleted by hand, or a hashed name shared with another installation
-                data = secret.get("data") or {}
-                if "claim.json" in data:
-                    claims.append(json.loads(_decode(data["claim.json"])))
+                label = "Secret %s" % secret_name
+                key = kind + ".json"
+                data = _data(secret, label)
+                if key not in data:
+                    raise model.MalformedRecord(label, "it holds no %s" % key)
+                document = model.load_record(_decode(data[key]), label)
+                if kind == "claim":
+                    claims.append(model.read_claim(document, name, label, record_id))
                 else:
-                    results.append(json.loads(_decode(data["result.json"])))
-            return Installation(name, claims, results)
+                    results.append(model.read_result(document, label, record_id))
+            return model.Installation(name, claims, results)
 
     def installation_names(self):
         selector = "%s=%s,%s=index" % (MANAGED_BY, MANAGER, RECORD)
@@ -437,6 +462,7 @@ class KubernetesStore(ClaimStore):
     def write_claim(self, claim, sensitive_parameters):
         name = check_installation_name(claim["installation"])
         with self._api("write a claim of installation %s" % name):
+            model.check_record_id(claim["id"], "a claim of installation %s" % name)
             self._ensure_namespace()
             ids = {CLAIM_ID: claim["id"]}
             secrets = []
@@ -449,12 +475,12 @@ class KubernetesStore(ClaimStore):
     def write_result(self, installation, result, outputs, sensitive_outputs):
         check_installation_name(installation)
         with self._api("write a result of installation %s" % installation):
+            model.check_record_id(result["id"], "a result of installation %s" % installation)
             self._ensure_namespace()
             ids = {CLAIM_ID: result["claimId"], RESULT_ID: result["id"]}
             plain, sensitive = {}, {}
             for output, value in outputs.items():
-                if not is_installation_name(output):
-                    raise _Refused("output name %r cannot be a Secret key" % (output,))
+                model.check_output_name(output, "output %s of result %s" % (output, result["id"]))
                 (sensitive if output in sensitive_outputs else plain)[output] = value
             secrets = []
             if plain:
@@ -470,21 +496,30 @@ class KubernetesStore(ClaimStore):
     def sensitive_parameters(self, installation, claim_id):
         check_installation_name(installation)
         with self._api("read the sensitive parameters of installation %s" % installation):
+            model.check_record_id(claim_id, "a claim of installation %s" % installation)
             self._ensure_namespace()
             secret = self._own_secret(installation, record_name("parameters", claim_id))
             if secret is None:
                 return {}
-            return json.loads(_decode((secret.get("data") or {})["parameters.json"]))
+            label = "Secret %s" % secret["metadata"]["name"]
+            data = _data(secret, label)
+            if "parameters.json" not in data:
+                raise model.MalformedRecord(label, "it holds no parameters.json")
+            return model.read_sensitive_parameters(model.load_record(_decode(data["parameters.json"]), label), label)
 
     def output_values(self, installation, result_id):
         check_installation_name(installation)
         values = {}
         with self._api("read the outputs of installation %s" % installation):
+            model.check_record_id(result_id, "a result of installation %s" % installation)
             self._ensure_namespace()
             for kind in ("outputs", "sensitive-outputs"):
                 secret = self._own_secret(installation, record_name(kind, result_id))
-                for output, value in ((secret or {}).get("data") or {}).items():
-                    values[output] = _decode(value)
+                if secret is None:
+                    continue
+                label = "Secret %s" % secret["metadata"]["name"]
+                for output, value in _data(secret, label).items():
+                    values[model.check_output_name(output, label)] = _decode(value)
         return values
 
     def fingerprint_key(self, create=True):

@@ -6,6 +6,9 @@ installation's claims and results; its status is derived, never stored.
 """
 
 import datetime
+import json
+
+from ansible_collections.cnab.runtime.plugins.module_utils import identifiers
 
 CLAIMS_VERSION = "CNAB-Claims-1.0.0"
 RUNTIME_KEY = "cnab.runtime"  # our key inside the spec's ``custom`` objects
@@ -64,17 +67,211 @@ def runtime_custom(claim):
     return (claim.get("custom") or {}).get(RUNTIME_KEY) or {}
 
 
+# A claim holds its bundle (at most 100 levels deep, bundle_validation.MAX_DEPTH) one level down.
+MAX_RECORD_DEPTH = 110
+_BUNDLE_OBJECTS = ("parameters", "credentials", "outputs", "definitions", "actions", "custom", "images")
+_BUNDLE_OBJECT_MAPS = ("parameters", "credentials", "outputs", "actions", "images")
+# The keys of our ``custom`` object that the runtime reads, and the JSON type each must have.
+_RUNTIME_FIELDS = {
+    "bundleDigest": str, "indexDigest": str, "parametersFingerprint": str, "credentialsFingerprint": str,
+    "driver": str, "bundleSource": str, "modifies": bool, "sensitiveParameters": list,
+    "relocationMapping": dict, "invocationImage": dict, "signature": dict,
+}
+_JSON_TYPE = {str: "a string", bool: "a boolean", list: "a list", dict: "a JSON object"}
+
+
+class MalformedRecord(ValueError):
+    """A record read from a claim store that the runtime will not use; the message names it."""
+
+    def __init__(self, label, problem):
+        # A label may hold a name read from the store: no control character reaches the message.
+        printable = "".join(c if c.isprintable() else repr(c)[1:-1] for c in label[:200])
+        ValueError.__init__(self, "%s is refused: %s" % (printable, problem))
+
+
+def _too_deep(document, limit):
+    """True when ``document`` nests containers more than ``limit`` levels (checked without recursion)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def load_record(data, label):
+    """The JSON document a store holds under ``label``; invalid or absurdly nested JSON is refused."""
+    try:
+        document = json.loads(data)
+    except RecursionError:
+        raise MalformedRecord(label, "it is nested too deeply") from None
+    except ValueError as exc:
+        raise MalformedRecord(label, "it is not valid JSON (%s)" % exc) from exc
+    if _too_deep(document, MAX_RECORD_DEPTH):
+        raise MalformedRecord(label, "it is nested more than %d levels deep" % MAX_RECORD_DEPTH)
+    return document
+
+
+def _type_problem(document, key, kind, required=False):
+    value = document.get(key)
+    if value is None:
+        return "its %s is missing" % key if required else None
+    if not isinstance(value, kind) or (kind is str and required and not value):
+        return "its %s is not %s" % (key, ("a non-empty string" if kind is str and required else _JSON_TYPE[kind]))
+    return None
+
+
+def _bundle_problem(bundle):
+    if not isinstance(bundle, dict):
+        return "its bundle is missing" if bundle is None else "its bundle is not a JSON object"
+    for key in ("name", "version", "schemaVersion"):
+        if _type_problem(bundle, key, str):
+            return "its bundle's %s is not a string" % key
+    for key in _BUNDLE_OBJECTS:
+        if _type_problem(bundle, key, dict):
+            return "its bundle's %s is not a JSON object" % key
+    for key in _BUNDLE_OBJECT_MAPS:
+        for entry, value in (bundle.get(key) or {}).items():
+            if not isinstance(value, dict):
+                return "its bundle's %s entry %s is not a JSON object" % (key, identifiers.shown(entry))
+    for entry, definition in (bundle.get("definitions") or {}).items():
+        declared = definition.get("type") if isinstance(definition, dict) else None
+        if declared is not None and not (isinstance(declared, str) or (
+                isinstance(declared, list) and all(isinstance(t, str) for t in declared))):
+            return ("its bundle's definition %s has a type that is neither a string nor a list of strings"
+                    % identifiers.shown(entry))
+    images = bundle.get("invocationImages")
+    if images is not None and not (isinstance(images, list) and all(isinstance(i, dict) for i in images)):
+        return "its bundle's invocationImages is not a list of JSON objects"
+    return None
+
+
+def _runtime_problem(claim):
+    custom = claim.get("custom")
+    if custom is None:
+        return None
+    if not isinstance(custom, dict):
+        return "its custom is not a JSON object"
+    ours = custom.get(RUNTIME_KEY)
+    if ours is None:
+        return None
+    if not isinstance(ours, dict):
+        return "its custom %r is not a JSON object" % RUNTIME_KEY
+    for key, kind in _RUNTIME_FIELDS.items():
+        if _type_problem(ours, key, kind):
+            return "its custom %r field %s is not %s" % (RUNTIME_KEY, key, _JSON_TYPE[kind])
+    if not all(isinstance(n, str) for n in ours.get("sensitiveParameters") or []):
+        return "its custom %r field sensitiveParameters is not a list of strings" % RUNTIME_KEY
+    if not all(isinstance(v, str) for v in (ours.get("relocationMapping") or {}).values()):
+        return "its custom %r field relocationMapping does not map strings to strings" % RUNTIME_KEY
+    return None
+
+
+def claim_problem(claim, installation):
+    """Why a stored claim of ``installation`` cannot be used, or None when it can."""
+    if not isinstance(claim, dict):
+        return "it is not a JSON object"
+    problem = identifiers.id_problem(claim.get("id"))
+    if problem:
+        return problem
+    if claim.get("installation") != installation:
+        return "it names installation %s, not %r, the installation it is stored under" % (
+            identifiers.shown(claim.get("installation")), installation)
+    problem = (_type_problem(claim, "action", str, required=True) or _type_problem(claim, "revision", str, required=True)
+               or _bundle_problem(claim.get("bundle")) or _type_problem(claim, "parameters", dict)
+               or _runtime_problem(claim))
+    if problem:
+        return problem
+    for key in ("created", "bundleReference", "schemaVersion"):
+        problem = _type_problem(claim, key, str)
+        if problem:
+            return problem
+    return None
+
+
+def result_problem(result):
+    """Why a stored result cannot be used, or None when it can."""
+    if not isinstance(result, dict):
+        return "it is not a JSON object"
+    problem = identifiers.id_problem(result.get("id"))
+    if problem:
+        return problem
+    if not identifiers.is_record_id(result.get("claimId")):
+        return "its claimId is not a ULID"
+    for key, kind, required in (("status", str, True), ("created", str, False), ("message", str, False),
+                                ("outputs", dict, False)):
+        problem = _type_problem(result, key, kind, required)
+        if problem:
+            return problem
+    for name, metadata in (result.get("outputs") or {}).items():
+        problem = identifiers.output_name_problem(name)
+        if problem:
+            return "its " + problem
+        if not isinstance(metadata, dict):
+            return "its output %r is not described by a JSON object" % name
+    return None
+
+
+def read_claim(claim, installation, label, record_id=None):
+    """``claim`` as read from ``label``, checked for shape; ``record_id`` is the id its location names."""
+    problem = claim_problem(claim, installation)
+    if problem is None and record_id is not None and claim["id"] != record_id:
+        problem = "it holds claim %s, not the claim %s its location names" % (claim["id"], record_id)
+    if problem:
+        raise MalformedRecord(label, problem)
+    return claim
+
+
+def read_result(result, label, record_id=None):
+    problem = result_problem(result)
+    if problem is None and record_id is not None and result["id"] != record_id:
+        problem = "it holds result %s, not the result %s its location names" % (result["id"], record_id)
+    if problem:
+        raise MalformedRecord(label, problem)
+    return result
+
+
+def read_sensitive_parameters(document, label):
+    """A claim's stored sensitive parameters: an object of parameter names to values."""
+    if not isinstance(document, dict):
+        raise MalformedRecord(label, "it is not a JSON object of parameter values")
+    return document
+
+
+def check_record_id(value, label):
+    """An id that is about to become part of a path or key: a ULID, or a refusal naming ``label``."""
+    problem = identifiers.id_problem(value)
+    if problem:
+        raise MalformedRecord(label, problem)
+    return value
+
+
+def check_output_name(name, label):
+    problem = identifiers.output_name_problem(name)
+    if problem:
+        raise MalformedRecord(label, "its " + problem)
+    return name
+
+
 def normal_status(status):
     return _ALIASES.get(status, status)
+
+
+def _id_of(record):
+    return record.get("id") if isinstance(record, dict) else None
 
 
 class Installation:
     """One installation's history: claims in ULID order, each with its results."""
 
     def __init__(self, name, claims, results):
-        for record, keys in [(c, ("id", "action", "revision")) for c in claims] + [(r, ("id", "claimId", "status")) for r in results]:
-            if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in keys):
-                raise ValueError("a record lacks one of %s" % ", ".join(keys))
+        """``claims`` and ``results`` are records as checked by ``read_claim`` and ``read_result``."""
+        for claim in claims:
+            read_claim(claim, name, "claim %s of installation %s" % (identifiers.shown(_id_of(claim)), name))
+        for result in results:
+            read_result(result, "result %s of installation %s" % (identifiers.shown(_id_of(result)), name))
         self.name = name
         self.claims = sorted(claims, key=lambda c: c["id"])
         self.results = {}

@@ -33,15 +33,16 @@ import contextlib
 import hashlib
 import os
 
-from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
+from ansible_collections.cnab.runtime.plugins.module_utils import identifiers, parameter_sources
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, parse_json
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import (
     RUNTIME_KEY,
     Installation,
     normal_status,
 )
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import ClaimStore, is_installation_name
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import ClaimStore
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     ActionError,
     ClaimStoreError,
@@ -62,14 +63,27 @@ def default_home():
 
 
 def _identifier(value, what, where):
-    """``value`` when it may become a path, blob name or key part; else a refusal naming the record.
-    Kept to this one function until identifiers.py (issue 16) is there to call."""
-    if not is_installation_name(value):
-        raise ClaimStoreError(
-            "%s holds %s %r, which is not a valid identifier (letters, digits, '.', '_' and '-', starting with a "
-            "letter or digit); nothing was read from it." % (where, what, value)
-        )
+    """``value`` when it may become a path, blob name or key part (``identifiers``' rule for its kind);
+    else a refusal naming the record."""
+    if what == "installation name":
+        problem = None if identifiers.is_installation_name(value) else (
+            "installation name %s is not letters, digits, '.', '_' and '-' starting with a letter or digit"
+            % identifiers.shown(value))
+    elif what == "output name":
+        problem = identifiers.output_name_problem(value)
+    else:  # claim and result ids, revisions: ULIDs
+        problem = identifiers.id_problem(value)
+        problem = problem and problem.replace("its id", "its %s" % what, 1)
+    if problem:
+        raise _refuse(where, problem)
     return value
+
+
+def _checked(reader, *args):
+    try:
+        return reader(*args)
+    except model.MalformedRecord as exc:
+        raise ClaimStoreError(str(exc)) from exc
 
 
 def _refuse(where, problem):
@@ -399,6 +413,7 @@ class PorterV0Store(ClaimStore):
         for where, claim_id, document in self._layout.claims(name):
             _identifier(claim_id, "claim id", where)
             claim, sensitive, warnings = claim_record(document, name, claim_id, where)
+            _checked(model.read_claim, claim, name, where, claim_id)  # the shape every store's reader checks
             for warning in warnings:
                 self._warn(warning)
             claims[claim_id] = claim
@@ -408,6 +423,7 @@ class PorterV0Store(ClaimStore):
             for where, result_id, document in self._layout.results(claim_id):
                 _identifier(result_id, "result id", where)
                 result, digests = result_record(document, result_id, name, claims, where)
+                _checked(model.read_result, result, where, result_id)
                 if result["claimId"] != claim_id:
                     self._warn("%s: the result is stored with claim %s but names claim %s, which is kept as its "
                                "claim." % (where, claim_id, result["claimId"]))

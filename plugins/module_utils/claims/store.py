@@ -6,27 +6,16 @@ lock that a run holds from before its ``running`` result until its final result.
 """
 
 import os
-import re
 import threading
 import time
 
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, ClaimStoreError
+from ansible_collections.cnab.runtime.plugins.module_utils import identifiers
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
 
-# cnab-go's rule; it also keeps names safe as file, blob and label values.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
-
-
-def is_installation_name(name):
-    return isinstance(name, str) and _NAME.fullmatch(name) is not None
-
-
-def check_installation_name(name):
-    if not is_installation_name(name):
-        raise ActionError(
-            "installation name %r is invalid: use letters, digits, '.', '_' and '-', starting with a letter or digit."
-            % (name,)
-        )
-    return name
+# The installation-name rule lives with the other identifier rules (identifiers.py); the stores
+# and their callers use it from here.
+is_installation_name = identifiers.is_installation_name
+check_installation_name = identifiers.check_installation_name
 
 
 def lock_holder_identity():

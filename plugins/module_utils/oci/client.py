@@ -471,6 +471,28 @@ class RegistryClient:
                                         % (ref, self.registry, repo))
         return raw, media_type_of(raw, content_type), digest
 
+    def list_tags(self, repo, page_size=1000):
+        """Every tag of ``repo`` (distribution's tags API, following its ``Link`` pages); [] when
+        the repository does not exist."""
+        tags, path = [], "%s/tags/list?%s" % (repo, urlencode({"n": page_size}))
+        url = None
+        while True:
+            response = self.request("GET", path, repo, url=url, expect=(200, 404))
+            with response:
+                if response.status_code == 404:
+                    return tags
+                try:
+                    page = response.json()
+                except ValueError:
+                    raise RegistryError("The registry %s answered the tags of %s with something that is not"
+                                        " JSON." % (self.registry, repo)) from None
+                following = response.links.get("next", {}).get("url")
+            found = page.get("tags") if isinstance(page, dict) else None
+            tags.extend(t for t in (found or []) if isinstance(t, str))
+            if not following:
+                return tags
+            url = urljoin(self.url(path), following)
+
     def put_manifest(self, repo, ref, raw_bytes, media_type):
         """PUT the manifest bytes unchanged under ``ref`` (tag or digest); returns their digest."""
         digest = sha256_digest(raw_bytes)

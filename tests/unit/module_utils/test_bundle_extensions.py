@@ -161,7 +161,8 @@ def test_the_refusal_names_every_unsupported_extension_once_in_one_sentence(monk
 
 def test_supported_extensions_list_nothing_the_runtime_does_not_know():
     assert bv.SUPPORTED_EXTENSIONS <= set(bv.KNOWN_EXTENSIONS)
-    assert not set(bv.DEPENDENCY_EXTENSIONS) & bv.SUPPORTED_EXTENSIONS
+    # v1 dependencies run (runtime._execute_graph); Porter's v2 stays refused.
+    assert set(bv.DEPENDENCY_EXTENSIONS) & bv.SUPPORTED_EXTENSIONS == {bv.DEPENDENCIES}
 
 
 @pytest.mark.parametrize("name", [bv.PARAMETER_SOURCES, bv.DOCKER, bv.DEPENDENCIES, bv.DEPENDENCIES_V2])
@@ -177,8 +178,13 @@ def test_null_is_no_configuration_for_a_required_extension_that_needs_one(name, 
 
 
 def test_known_extensions_the_runtime_neither_needs_nor_supports_are_not_read():
-    # Porter's explain fixtures carry "io.cnab.dependencies": null; any value is ignored when not required.
-    validate_bundle_document(_doc([], {bv.DEPENDENCIES: [1, 2], bv.DEPENDENCIES_V2: "junk"}))
+    # Porter's explain fixtures carry "io.cnab.dependencies": null (no dependencies); the value of an
+    # extension neither required nor supported is ignored.
+    validate_bundle_document(_doc([], {bv.DEPENDENCIES: None, bv.DEPENDENCIES_V2: "junk"}))
+
+
+def test_a_dependencies_value_present_but_not_required_is_validated_as_the_runtime_reads_it():
+    assert 'custom["io.cnab.dependencies"]' in _refused(_doc([], {bv.DEPENDENCIES: [1, 2]}))
 
 
 def test_a_supported_extension_present_but_not_required_is_still_validated(all_supported):
@@ -240,13 +246,20 @@ def test_an_output_source_is_accepted(all_supported):
     validate_bundle_document(_doc([bv.PARAMETER_SOURCES], {bv.PARAMETER_SOURCES: {"porter-state": STATE}}))
 
 
-def test_a_dependency_output_source_is_parsed_but_refused_until_dependencies_exist(all_supported):
+def test_a_dependency_output_source_of_a_v1_dependency_is_accepted():
     doc = _doc([bv.PARAMETER_SOURCES, bv.DEPENDENCIES],
                {bv.PARAMETER_SOURCES: {"porter-state": STATE, "connstr": FROM_DEPENDENCY}, bv.DEPENDENCIES: DEPENDS_ON_DB})
     assert parameter_sources(doc)["connstr"] == (ParameterSource("dependencies.output", "connstr", "db"),)
+    validate_bundle_document(doc)
+
+
+def test_a_dependency_output_source_of_an_undeclared_dependency_is_refused(all_supported):
+    doc = _doc([bv.DEPENDENCIES], {bv.PARAMETER_SOURCES: {"connstr": FROM_DEPENDENCY}, bv.DEPENDENCIES: {
+        "requires": {"other": {"bundle": "localhost:5000/other"}}}})
     message = _refused(doc, UnsupportedExtensionError)
-    assert message == ('bundle "porterish" takes parameter "connstr" from the outputs of its dependencies (parameter'
-                       " source dependencies.output), and cnab.runtime does not support dependencies yet.")
+    assert message == ('bundle "porterish" takes parameter "connstr" from the outputs of dependencies that its'
+                       ' "io.cnab.dependencies" extension does not declare (parameter source dependencies.output),'
+                       " and cnab.runtime runs no other dependencies.")
 
 
 PARAMETER_SOURCE_REFUSALS = [
@@ -377,7 +390,7 @@ def test_a_dependency_output_may_name_a_v2_dependency(all_supported):
     doc = _doc([bv.PARAMETER_SOURCES, bv.DEPENDENCIES_V2],
                {bv.PARAMETER_SOURCES: {"connstr": FROM_DEPENDENCY}, bv.DEPENDENCIES_V2: {"requires": {"db": {
                    "bundle": "x"}}}})
-    assert "does not support dependencies yet" in _refused(doc, UnsupportedExtensionError)
+    assert "runs no other dependencies" in _refused(doc, UnsupportedExtensionError)
 
 
 # --- the copied schemas ---------------------------------------------------------------------

@@ -128,13 +128,11 @@ def test_spec_examples_pass_oracle_and_ours(path, oracle, dependencies_supported
 
 
 @needs_spec
-def test_spec_example_requiring_dependencies_is_refused_while_unsupported():
+def test_spec_example_with_the_stale_dependencies_array_form_is_refused_in_one_sentence():
     doc = _load(SPEC_DIR / "examples" / "101.03-bundle.json")
-    with pytest.raises(UnsupportedExtensionError) as info:
+    with pytest.raises(BundleValidationError) as info:
         validate_bundle_document(doc)
-    assert str(info.value) == (
-        'bundle "helloworld" requires the extension "io.cnab.dependencies", which cnab.runtime does not support.'
-    )
+    assert str(info.value) == 'bundle.json is invalid at custom["io.cnab.dependencies"]: it must be an object.'
 
 
 def test_at_least_one_spec_example_is_found():
@@ -322,9 +320,10 @@ INVALID = [
      BundleValidationError, '"install" is a built-in action'),
     ("custom action named uninstall", _set(("actions", "uninstall"), {"modifies": True}),
      BundleValidationError, '"uninstall" is a built-in action'),
-    ("unsupported required extension", _set(("requiredExtensions",), ["io.cnab.dependencies"]),
+    ("unsupported required extension", _set(("requiredExtensions",), ["org.getporter.dependencies@v2"]),
      UnsupportedExtensionError,
-     'bundle "acme.demo" requires the extension "io.cnab.dependencies", which cnab.runtime does not support.'),
+     'bundle "acme.demo" requires the extension "org.getporter.dependencies@v2", which cnab.runtime does not'
+     ' support.'),
     ("definition type 12", _set(("definitions", "port"), {"type": 12}),
      BundleValidationError, "at definitions.port.type: it is not a valid draft-07 JSON Schema"),
     ("definition with a bad regex", _set(("definitions", "text", "pattern"), "("),

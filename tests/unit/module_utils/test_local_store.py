@@ -1,6 +1,5 @@
 """LocalStore: records round trip, per-installation isolation, secrecy on disk, locking."""
 
-import builtins
 import json
 import os
 import signal
@@ -98,24 +97,20 @@ def test_installation_reads_only_its_own_directory(store, monkeypatch):
         store.installation("other")  # the corrupt file would be noticed if it were read
 
     seen = []
-    real_listdir, real_open = os.listdir, builtins.open
-
-    def listdir(path="."):
-        seen.append(os.fspath(path))
-        return real_listdir(path)
+    real_open = os.open
 
     def recording_open(path, *args, **kwargs):
-        seen.append(os.fspath(path) if not isinstance(path, int) else path)
+        seen.append(os.fspath(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(os, "listdir", listdir)
-    monkeypatch.setattr(builtins, "open", recording_open)
+    # Every directory and file is opened with os.open, relative to its parent (dir_fd).
+    monkeypatch.setattr(os, "open", recording_open)
     installation = store.installation("app")
     monkeypatch.undo()
 
     assert installation.status == "installed"
-    mine = os.path.join(store.root, "installations", "app") + os.sep
-    assert seen and all(isinstance(p, str) and p.startswith(mine) for p in seen), seen
+    assert store.root in seen and "app" in seen and "other" not in seen, seen
+    assert all(p in (store.root, "installations", "app", "claims", "results") or p.endswith(".json") for p in seen), seen
 
 
 # ---- secrecy on disk ------------------------------------------------------------------------

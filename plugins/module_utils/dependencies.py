@@ -1,0 +1,160 @@
+"""io.cnab.dependencies (CNAB 500, v1): the bundles a bundle needs, their order and their versions.
+
+Pure parsing and resolution; running the graph is runtime.py's (``_execute_graph``).
+
+- **Order**: ``sequence`` when it lists every alias, else the order of ``requires`` (as Porter).
+- **Naming**: the dependency ``alias`` of installation ``root`` is the installation ``root-alias``
+  (Porter's convention), in the same claim store.
+- **Versions**: a reference with a tag or a digest is used as it is; a tag-less one is resolved by
+  listing the repository's tags (the registry's tags API) and taking the highest SemVer tag that
+  satisfies every range. Either way the bundle's own ``version`` must satisfy every range.
+
+Ranges are read by ``semantic_version.NpmSpec`` (npm's range grammar): SemVer with or without a
+leading ``v``, ``x``/``X``/``*`` wildcards, ``A - B`` hyphen ranges, ``^``/``~``, comparators and
+``||``. What it does not cover of the spec's prose: a fully given upper bound of a hyphen range is
+inclusive (npm: ``1.2.3 - 2.3.4`` is ``<=2.3.4``; a partial one, ``1.5.x - 3``, is ``<4.0.0`` as the
+spec says), and with ``prereleases: true`` a pre-release version is matched as its release
+(``1.3.0-rc.1`` as ``1.3.0``), since npm admits pre-releases only of versions a range names.
+``org.getporter.dependencies@v2`` is not supported (bundle validation refuses it when required).
+"""
+
+from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import DependencyError
+
+EXTENSION = bundle_validation.DEPENDENCIES
+PARENT = "parentInstallation"  # claim custom["cnab.runtime"] keys of a dependency's claims
+ALIAS = "dependencyAlias"
+
+
+class Dependency:
+    """One ``requires`` entry: ``alias``, the bundle ``reference`` text, ``ranges`` and ``prereleases``."""
+
+    __slots__ = ("alias", "reference", "ranges", "prereleases")
+
+    def __init__(self, alias, reference, ranges=(), prereleases=False):
+        self.alias = alias
+        self.reference = reference
+        self.ranges = tuple(ranges)
+        self.prereleases = prereleases
+
+    def __repr__(self):
+        return "Dependency(%r, %r, %r, %r)" % (self.alias, self.reference, self.ranges, self.prereleases)
+
+    def describe_ranges(self):
+        return " and ".join('"%s"' % r for r in self.ranges) if self.ranges else "any version"
+
+
+def declared(bundle):
+    """The dependencies of ``bundle`` (a Bundle or its document) in run order; [] when it has none.
+    Porter's ``"io.cnab.dependencies": null`` means none."""
+    document = bundle.document if hasattr(bundle, "document") else bundle
+    custom = document.get("custom") if isinstance(document, dict) else None
+    value = custom.get(EXTENSION) if isinstance(custom, dict) else None
+    if not isinstance(value, dict) or not isinstance(value.get("requires"), dict):
+        return []
+    requires = value["requires"]
+    sequence = value.get("sequence") if isinstance(value.get("sequence"), list) else []
+    order = sequence if sorted(sequence) == sorted(requires) else list(requires)
+    found = []
+    for alias in order:
+        entry = requires[alias] if isinstance(requires[alias], dict) else {}
+        version = entry.get("version") if isinstance(entry.get("version"), dict) else {}
+        found.append(Dependency(alias, entry.get("bundle"), version.get("ranges") or (),
+                                version.get("prereleases") is True))
+    return found
+
+
+def installation_name(root, alias):
+    return "%s-%s" % (root, alias)
+
+
+def _version(text):
+    """A SemVer version from a tag or a bundle version (a leading ``v`` allowed), or None."""
+    import semantic_version
+
+    if not isinstance(text, str):
+        return None
+    try:
+        return semantic_version.Version(text[1:] if text[:1] in ("v", "V") else text)
+    except ValueError:
+        return None
+
+
+def _specs(dependency):
+    import semantic_version
+
+    specs = []
+    for text in dependency.ranges:
+        try:
+            specs.append(semantic_version.NpmSpec(text.strip()))
+        except ValueError:
+            raise DependencyError('dependency %s has the version range "%s", which is not a SemVer range.'
+                                  % (dependency.alias, text)) from None
+    return specs
+
+
+def satisfies(dependency, version_text):
+    """True when ``version_text`` is SemVer and satisfies every range of ``dependency``."""
+    version = _version(version_text)
+    if version is None:
+        return False
+    if version.prerelease:
+        if not dependency.prereleases:
+            return False
+        version = version.truncate("patch")  # matched as its release, see the module's doc
+    return all(spec.match(version) for spec in _specs(dependency))
+
+
+def best_tag(dependency, tags):
+    """The tag of the highest version satisfying every range, or None."""
+    matching = [(_version(tag), tag) for tag in tags if satisfies(dependency, tag)]
+    return max(matching)[1] if matching else None
+
+
+def resolve_reference(dependency, registry_options=None):
+    """The reference to install ``dependency`` from: as given when it has a tag or a digest, else
+    the repository's best tag (one tags listing)."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.client import RegistryClient
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import Reference, parse_reference
+
+    if not isinstance(dependency.reference, str) or not dependency.reference:
+        raise DependencyError("dependency %s names no bundle." % dependency.alias)
+    reference = parse_reference(dependency.reference)
+    if reference.tag or reference.digest:
+        return dependency.reference
+    _specs(dependency)  # a malformed range fails before any registry request
+    tags = RegistryClient(registry_options, reference.registry).list_tags(reference.repository)
+    tag = best_tag(dependency, tags)
+    if tag is None:
+        raise DependencyError("dependency %s: no tag of %s satisfies %s%s." % (
+            dependency.alias, reference.name, dependency.describe_ranges(),
+            "" if dependency.prereleases else " (pre-releases excluded)"))
+    return str(Reference(reference.registry, reference.repository, tag=tag))
+
+
+def check_version(dependency, bundle, where):
+    """Refuse a dependency bundle whose version does not satisfy the ranges."""
+    if dependency.ranges and not satisfies(dependency, bundle.version):
+        raise DependencyError("dependency %s: bundle %s from %s has version %s, which does not satisfy %s." % (
+            dependency.alias, bundle.name, where, bundle.version, dependency.describe_ranges()))
+
+
+def claim_custom(parent, alias):
+    """What a dependency's claims record of the installation they belong to."""
+    return {PARENT: parent, ALIAS: alias}
+
+
+def describe_dependencies(store, root):
+    """The dependencies of installation ``root`` (from its latest modifying claim's bundle), each
+    with its installation name, status and bundle version: cnab_claim_info's view."""
+    installation = store.installation(root)
+    claim = installation.last_successful_modifying or installation.last_modifying if installation.exists else None
+    found = []
+    for dependency in declared(claim["bundle"]) if claim else ():
+        name = installation_name(root, dependency.alias)
+        child = store.installation(name)
+        current = child.last_successful_modifying or child.last_modifying if child.exists else None
+        found.append({"alias": dependency.alias, "installation": name, "exists": child.exists,
+                      "status": child.status if child.exists else "unknown",
+                      "bundle_version": current["bundle"].get("version") if current else None})
+    return found
