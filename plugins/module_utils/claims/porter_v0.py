@@ -83,7 +83,7 @@ def _checked(reader, *args):
     try:
         return reader(*args)
     except model.MalformedRecord as exc:
-        raise ClaimStoreError(str(exc)) from exc
+        raise ClaimStoreError("%s." % exc) from exc
 
 
 def _refuse(where, problem):
