@@ -38,11 +38,17 @@ def plan_copy(source, destination, names):
     return missing
 
 
+def _needs_fingerprints(claim):
+    """A claim a foreign store's reader mapped (``importedFrom``) that records no fingerprints."""
+    custom = runtime_custom(claim)
+    return bool(custom.get("importedFrom")) and "parametersFingerprint" not in custom
+
+
 def with_fingerprints(claim, sensitive_parameters, key, credentials):
     """``claim`` with the fingerprints a run would record for its bundle, parameters and ``credentials``,
     when it has none (a claim of a foreign store); else ``claim`` itself."""
     custom = runtime_custom(claim)
-    if "parametersFingerprint" in custom:
+    if not _needs_fingerprints(claim):
         return claim
     bundle = Bundle(claim["bundle"])
     parameters = dict(claim.get("parameters") or {}, **sensitive_parameters)
@@ -92,7 +98,7 @@ def copy_installations(source, destination, names, lock_timeout, check_mode=Fals
     planned = plan_copy(source, destination, names)
     copied = {name: [c["id"] for c in claims] + [r["id"] for r in results]
               for name, (claims, results) in planned.items()}
-    foreign = {name: [c for c in claims if "parametersFingerprint" not in runtime_custom(c)]
+    foreign = {name: [c for c in claims if _needs_fingerprints(c)]
                for name, (claims, _results) in planned.items()}
     for name, claims in sorted(foreign.items()):
         missing = sorted({n for c in claims for n in Bundle(c["bundle"]).credentials} - set(credentials or {}))

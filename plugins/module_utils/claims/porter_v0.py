@@ -121,6 +121,9 @@ def claim_record(document, installation, claim_id, where):
     if not isinstance(parameters, dict):
         raise _refuse(where, "its parameters are not a JSON object")
     bundle = Bundle(document["bundle"])
+    undeclared = sorted(set(parameters) - set(bundle.parameters))
+    if undeclared:
+        raise _refuse(where, "it records parameter %s, which its bundle does not declare" % identifiers.shown(undeclared[0]))
     public, sensitive, sourced = {}, {}, {}
     fed_by_outputs = parameter_sources.sourced_parameter_names(bundle)
     for name, value in parameters.items():
