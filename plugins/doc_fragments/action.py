@@ -311,13 +311,20 @@ options:
           - V(local) keeps claims in a directory. V(kubernetes) keeps them as Secrets in a namespace with a
             C(coordination.k8s.io/v1) Lease as the lock. V(azure_blob) keeps them as blobs in a container with a
             blob lease as the lock.
+          - V(porter_v0) reads the claims of Porter v0.38 (its home directory, or the blob container of its
+            C(azure.blob) plugin) as Claims 1.0 records. It is read-only - the source of
+            M(cnab.runtime.cnab_claim_copy), or read by M(cnab.runtime.cnab_claim_info); any run that would write,
+            lock or delete fails. See C(docs/migrating-from-porter.md).
           - Falls back to E(CNAB_CLAIM_STORE).
         type: str
         default: local
-        choices: [local, kubernetes, azure_blob]
+        choices: [local, kubernetes, azure_blob, porter_v0]
       path:
         description:
-          - Directory of the V(local) store. Falls back to E(CNAB_HOME), then C(~/.cnab).
+          - Directory of the V(local) store. Defaults to E(CNAB_HOME), then C(~/.cnab).
+          - V(porter_v0) - Porter's home directory. Defaults to E(PORTER_HOME), then C(~/.porter), unless
+            O(claim_store.connection_string) or O(claim_store.account_url) is given, which selects the blob container
+            O(claim_store.container) instead.
         type: path
       namespace:
         description: Namespace of the V(kubernetes) store. Falls back to E(CNAB_CLAIM_NAMESPACE).
@@ -344,9 +351,10 @@ options:
         description: Verify the API server's certificate. Falls back to E(K8S_AUTH_VERIFY_SSL).
         type: bool
       container:
-        description: Blob container of the V(azure_blob) store. Falls back to E(CNAB_CLAIM_CONTAINER).
+        description:
+          - Blob container of the V(azure_blob) store. Falls back to E(CNAB_CLAIM_CONTAINER), then C(cnab-claims).
+          - V(porter_v0) - the container of Porter's C(azure.blob) plugin. Defaults to C(porter), the plugin's.
         type: str
-        default: cnab-claims
       connection_string:
         description: Azure Storage connection string. Falls back to E(AZURE_STORAGE_CONNECTION_STRING).
         type: str

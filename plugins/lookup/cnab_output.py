@@ -59,7 +59,7 @@ import os
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import CLAIM_STORE_SPEC
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter import CLAIM_STORE_SPEC, backend_fallbacks
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError
 
 
@@ -75,7 +75,7 @@ def _store_options(given):
         options[key] = found if found is not None else spec.get("default")
     if isinstance(options.get("lease_seconds"), str):
         options["lease_seconds"] = int(options["lease_seconds"])
-    return options
+    return backend_fallbacks(options)
 
 
 class LookupModule(LookupBase):

@@ -6,6 +6,7 @@ Typed runtime errors become ``fail_json(msg=...)`` here and nowhere else.
 
 import copy
 import gc
+import os
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -17,10 +18,10 @@ CLAIM_STORE_SPEC = dict(
     type="dict",
     apply_defaults=True,
     options=dict(
-        backend=dict(type="str", default="local", choices=["local", "kubernetes", "azure_blob"],
+        backend=dict(type="str", default="local", choices=["local", "kubernetes", "azure_blob", "porter_v0"],
                      fallback=(env_fallback, ["CNAB_CLAIM_STORE"])),
-        # local
-        path=dict(type="path", fallback=(env_fallback, ["CNAB_HOME"])),
+        # local, porter_v0: each store takes its own default ($CNAB_HOME, $PORTER_HOME)
+        path=dict(type="path"),
         # kubernetes: the connection variables kubernetes.core users know
         namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_CLAIM_NAMESPACE"])),
         kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
@@ -29,8 +30,8 @@ CLAIM_STORE_SPEC = dict(
         api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
         ca_cert=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
         validate_certs=dict(type="bool", fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
-        # azure_blob
-        container=dict(type="str", default="cnab-claims", fallback=(env_fallback, ["CNAB_CLAIM_CONTAINER"])),
+        # azure_blob (and porter_v0's blob container): the default and fallback depend on the backend
+        container=dict(type="str"),
         connection_string=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_CONNECTION_STRING"])),
         account_url=dict(type="str", fallback=(env_fallback, ["AZURE_STORAGE_ACCOUNT_URL"])),
         account_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_KEY"])),
@@ -40,6 +41,21 @@ CLAIM_STORE_SPEC = dict(
         lease_seconds=dict(type="int", default=30, fallback=(env_fallback, ["CNAB_LEASE_SECONDS"])),
     ),
 )
+
+# Environment fallbacks that belong to one backend (an argument spec cannot say so): a porter_v0
+# store must not read the container named for the team's azure_blob store.
+BACKEND_FALLBACKS = {"azure_blob": {"container": "CNAB_CLAIM_CONTAINER"}}
+
+
+def backend_fallbacks(options, environ=None):
+    """``claim_store`` options with the environment fallbacks of their backend filled in."""
+    environ = os.environ if environ is None else environ
+    options = dict(options or {})
+    for key, variable in BACKEND_FALLBACKS.get(options.get("backend") or "local", {}).items():
+        if options.get(key) is None and environ.get(variable):
+            options[key] = environ[variable]
+    return options
+
 
 # Registry connection settings shared by every module that reaches an OCI registry.
 REGISTRY_AUTH_SPEC = dict(
@@ -253,7 +269,7 @@ def run_action_module(intent, extra=None, required=("installation",)):
         check_mode=module.check_mode,
         driver=params["driver"],
         driver_options=params["driver_options"],
-        claim_store=params["claim_store"],
+        claim_store=backend_fallbacks(params["claim_store"]),
         lock_timeout=params["lock_timeout"],
         break_lock=params["break_lock"],
         reveal_sensitive=params["reveal_sensitive"],
@@ -322,7 +338,7 @@ def run_claim_info_module():
 
     params = module.params
     try:
-        store = open_store(params["claim_store"])
+        store = open_store(backend_fallbacks(params["claim_store"]))
         if params["installation"]:
             installation = lookup.describe_installation(
                 store, params["installation"], params["history"], params["reveal_sensitive"]
@@ -330,11 +346,14 @@ def run_claim_info_module():
             from ansible_collections.cnab.runtime.plugins.module_utils.dependencies import describe_dependencies
 
             installation["dependencies"] = describe_dependencies(store, params["installation"])
-            module.exit_json(changed=False, installation=installation)
-        module.exit_json(changed=False, installations=lookup.list_installations(
-            store, params["name_pattern"], params["status"]))
+            result = dict(installation=installation)
+        else:
+            result = dict(installations=lookup.list_installations(store, params["name_pattern"], params["status"]))
     except CnabError as exc:
         fail(module, exc)
+    for warning in store.warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, **result)
 
 
 def _store_options(module, name):
@@ -360,6 +379,7 @@ def run_claim_copy_module():
             destination=dict(type="dict", required=True),
             installations=dict(type="list", elements="str"),
             lock_timeout=dict(type="int", default=300),
+            credentials=dict(type="dict", no_log=True),
         ),
         supports_check_mode=True,
     )
@@ -371,9 +391,13 @@ def run_claim_copy_module():
         source = open_store(_store_options(module, "source"))
         destination = open_store(_store_options(module, "destination"))
         names = [check_installation_name(n) for n in params["installations"] or source.installation_names()]
-        copied = copy_installations(source, destination, names, params["lock_timeout"], module.check_mode)
+        warnings = []
+        copied = copy_installations(source, destination, names, params["lock_timeout"], module.check_mode,
+                                    params["credentials"], warnings)
     except CnabError as exc:
         fail(module, exc)
+    for warning in list(source.warnings) + warnings:
+        module.warn(warning)
     module.exit_json(changed=bool(copied), copied=copied)
 
 
@@ -389,8 +413,8 @@ def run_claim_store_module():
 
     params = module.params
     try:
-        report = prepare_store(params["claim_store"], params["service_account"], params["create_namespace"],
-                               module.check_mode)
+        report = prepare_store(backend_fallbacks(params["claim_store"]), params["service_account"],
+                               params["create_namespace"], module.check_mode)
     except CnabError as exc:
         fail(module, exc)
     module.exit_json(changed=bool(report["created"] or report["updated"]), **report)

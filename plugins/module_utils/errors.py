@@ -131,3 +131,7 @@ def require_library(name, package, needed_for, kind=CnabError):
 
 class DependencyError(BundleError):
     """A dependency of a bundle (io.cnab.dependencies) cannot be resolved, or its run failed."""
+
+
+class ReadOnlyStoreError(ClaimStoreError):
+    """A write, lock or delete asked of a store that can only be read (porter_v0)."""

@@ -48,6 +48,16 @@ def sourced_parameter_names(bundle):
     return set(output_sources(bundle))
 
 
+def compared_parameters(bundle, parameters):
+    """The parameter values a claim records and its fingerprint covers: the given values and the
+    defaults, without the parameters fed by an output that were not given (each run resolves those
+    afresh, so comparing them would make every run's new state a change)."""
+    resolved = v.resolve_parameters(bundle, parameters, validate=False)
+    given = {n for n, value in (parameters or {}).items() if value is not None}
+    sourced = sourced_parameter_names(bundle) - given
+    return {n: value for n, value in resolved.items() if n not in sourced}
+
+
 class SourcedValue:
     """A parameter value taken from an output: where it came from, and whether it is a secret."""
 

@@ -251,14 +251,10 @@ def _resolve(store, installation, request, on_secrets):
     if fed:  # inputs like the user's: recorded and compared, so a new dependency output is an upgrade
         parameters = dict(parameters or {}, **{n: s.value for n, s in fed.items()})
     try:
-        resolved = v.resolve_parameters(bundle, parameters, validate=False)
         # A parameter fed by an output and not given is resolved afresh for every run (_with_sources):
         # neither recorded nor compared, or each run's new state would be a change.
-        given = {n for n, value in (parameters or {}).items() if value is not None}
-        sourced = parameter_sources.sourced_parameter_names(bundle) - given
-        resolved = {n: value for n, value in resolved.items() if n not in sourced}
-        credentials = {n: v.read_credential(n, c) for n, c in (request.credentials or {}).items()
-                       if n in bundle.credentials and c is not None}
+        resolved = parameter_sources.compared_parameters(bundle, parameters)
+        credentials = v.declared_credentials(bundle, request.credentials)
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         bundle.validate()  # a malformed bundle: let validation say what is wrong
         raise BundleError("bundle.json is malformed: %s." % exc) from exc

@@ -6,10 +6,18 @@ destination lacks: running it again copies nothing, and it never overwrites.
 The source may be another tool's store or one edited by hand: everything copied is read
 (and checked, by the source store's reader) before the first write, so a record the
 runtime refuses leaves the destination as it was.
+
+A claim read from a foreign store (porter_v0) carries no fingerprints: they are keyed by
+the destination's secret, so they are computed here, as a run computes them, from the
+claim's parameters and the credentials given to the copy. The next run with the same
+bundle, parameters and credentials then finds the installation in sync.
 """
 
+from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
+from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import RUNTIME_KEY, runtime_custom
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, ParameterError
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import is_sensitive_output, recorded_sensitive_outputs
 
 
@@ -28,6 +36,31 @@ def plan_copy(source, destination, names):
         if claims or results:
             missing[name] = (claims, results)
     return missing
+
+
+def _needs_fingerprints(claim):
+    """A claim a foreign store's reader mapped (``importedFrom``) that records no fingerprints."""
+    custom = runtime_custom(claim)
+    return bool(custom.get("importedFrom")) and "parametersFingerprint" not in custom
+
+
+def with_fingerprints(claim, sensitive_parameters, key, credentials):
+    """``claim`` with the fingerprints a run would record for its bundle, parameters and ``credentials``,
+    when it has none (a claim of a foreign store); else ``claim`` itself."""
+    custom = runtime_custom(claim)
+    if not _needs_fingerprints(claim):
+        return claim
+    bundle = Bundle(claim["bundle"])
+    parameters = dict(claim.get("parameters") or {}, **sensitive_parameters)
+    try:
+        resolved = parameter_sources.compared_parameters(bundle, parameters)
+    except ParameterError as exc:
+        raise ParameterError("claim %s of installation %s cannot be copied: %s" % (claim["id"], claim["installation"], exc)) from exc
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise ClaimStoreError("claim %s of installation %s holds a malformed bundle: %s." % (claim["id"], claim["installation"], exc)) from exc
+    custom = dict(custom, parametersFingerprint=v.fingerprint(key, resolved),
+                  credentialsFingerprint=v.fingerprint(key, v.declared_credentials(bundle, credentials)))
+    return dict(claim, custom=dict(claim.get("custom") or {}, **{RUNTIME_KEY: custom}))
 
 
 def _check_results_name_claims(installation):
@@ -57,15 +90,32 @@ def _read_everything(source, name, claims, results):
     return claim_writes, result_writes
 
 
-def copy_installations(source, destination, names, lock_timeout, check_mode=False):
-    """Copy what ``destination`` lacks; returns {installation: [claim and result ids copied]}."""
+def copy_installations(source, destination, names, lock_timeout, check_mode=False, credentials=None, warnings=None):
+    """Copy what ``destination`` lacks; returns {installation: [claim and result ids copied]}.
+    ``credentials`` (name -> value or source, as the action modules take them) go into the
+    fingerprints of claims that have none; ``warnings`` gets a sentence per installation whose
+    bundle declares credentials that were not given."""
     planned = plan_copy(source, destination, names)
     copied = {name: [c["id"] for c in claims] + [r["id"] for r in results]
               for name, (claims, results) in planned.items()}
+    foreign = {name: [c for c in claims if _needs_fingerprints(c)]
+               for name, (claims, _results) in planned.items()}
+    for name, claims in sorted(foreign.items()):
+        missing = sorted({n for c in claims for n in Bundle(c["bundle"]).credentials} - set(credentials or {}))
+        if missing and warnings is not None:
+            warnings.append("installation %s: its bundle declares credentials %s, which were not given to the copy; "
+                            "the next run that gives them will upgrade it." % (name, ", ".join(missing)))
     if check_mode:
+        for name, claims in foreign.items():  # what the run would refuse, check mode refuses too
+            for claim in claims:
+                with_fingerprints(claim, source.sensitive_parameters(name, claim["id"]), b"check mode", credentials)
         return copied
     # Every installation is read whole before the first write: a refused record anywhere writes nothing.
     writes = {name: _read_everything(source, name, claims, results) for name, (claims, results) in planned.items()}
+    key = destination.fingerprint_key() if any(foreign.values()) else None
+    for name, (claim_writes, result_writes) in writes.items():
+        writes[name] = ([(with_fingerprints(c, sensitive, key, credentials), sensitive) for c, sensitive in claim_writes],
+                        result_writes)
     for name, (claim_writes, result_writes) in writes.items():
         with destination.lock(name, lock_timeout):
             for claim, sensitive in claim_writes:

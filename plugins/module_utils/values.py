@@ -217,6 +217,12 @@ def read_credential(name, source):
     return to_text(source)
 
 
+def declared_credentials(bundle, given):
+    """The given credentials that ``bundle`` declares, read from their sources: what the credentials
+    fingerprint covers (undeclared ones are ignored, so one set can serve several bundles)."""
+    return {n: read_credential(n, c) for n, c in (given or {}).items() if n in bundle.credentials and c is not None}
+
+
 def resolve_credentials(bundle, action_info, given):
     """Declared credentials the user supplied, as strings. Undeclared ones are ignored,
     so one credential set can serve several bundles."""

@@ -11,7 +11,10 @@ description:
     included, re-protected by the destination), from O(source) to O(destination).
   - Records are immutable, so only what the destination lacks is copied and nothing is overwritten.
     A second run copies nothing and reports no change.
-  - Use it to start with the local store and move a team to a shared one.
+  - Use it to start with the local store and move a team to a shared one, or to move from Porter v0
+    (O(source) with C(backend=porter_v0), its home directory or the blob container of its C(azure.blob) plugin). Porter's
+    claims, results, outputs and logs become Claims 1.0 records, and the installations keep their status. See
+    C(docs/migrating-from-porter.md). Copying back to Porter is not supported.
 options:
   source:
     description:
@@ -33,6 +36,16 @@ options:
     description: Seconds to wait for each destination installation's lock.
     type: int
     default: 300
+  credentials:
+    description:
+      - For claims read from Porter v0 (O(source) with C(backend=porter_v0)), which record no fingerprints - the credentials the
+        installations were run with, in the form the action modules take (a string, or C(value), C(env) or C(path)).
+        Their keyed fingerprint is recorded with each copied claim, so that the next
+        M(cnab.runtime.cnab_installation) with the same bundle, parameters and credentials reports no change.
+      - Credentials a bundle does not declare are ignored, so one set can serve every installation copied. Give them
+        on the first copy - records are never rewritten, so a later copy cannot add them.
+      - Never stored; ignored for claims that already carry fingerprints.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -49,6 +62,18 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: Move the team's Porter v0 installations from its Azure container into an azure_blob store
+  cnab.runtime.cnab_claim_copy:
+    source:
+      backend: porter_v0
+      connection_string: "{{ porter_storage_connection_string }}"
+    destination:
+      backend: azure_blob
+      connection_string: "{{ storage_connection_string }}"
+      encryption_key: "{{ claim_encryption_key }}"
+    credentials:
+      github-token: {env: GITHUB_TOKEN}
+
 - name: Move every installation from this machine's store to the team's Kubernetes store
   cnab.runtime.cnab_claim_copy:
     source:

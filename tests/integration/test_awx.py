@@ -247,6 +247,8 @@ def test_injected_variables_are_read_by_the_modules(path, tmp_path):
     assert not unread, "injected but read by no module: %s" % unread
     if os.path.basename(path) == "cnab_claim_store.yml":
         claim_store = _env_fallbacks(adapter.CLAIM_STORE_SPEC["options"], set())
+        # and the fallbacks that belong to one backend (CNAB_CLAIM_CONTAINER: azure_blob's, not porter_v0's)
+        claim_store.update(v for per_backend in adapter.BACKEND_FALLBACKS.values() for v in per_backend.values())
         assert set(env) <= claim_store and "CNAB_CLAIM_STORE" in env
 
     # Every secret input reaches an option with no_log (or a file), never a logged one.

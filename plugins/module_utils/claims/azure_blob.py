@@ -567,3 +567,21 @@ class AzureBlobStore(ClaimStore):
             BlobLeaseClient(self._container.get_blob_client(self._path(name, "lock"))).break_lease(lease_break_period=0)
             # A holder killed before it wrote its identity still held the lock.
             return holder or {"host": "unknown", "pid": "unknown", "since": "unknown"}
+
+
+# -- for readers of other layouts in the same service (claims/porter_v0.py) -----------------
+
+
+def container_client(options, container):
+    """A client of ``container`` with this backend's connection options, timeouts and retries."""
+    return _service_client(options).get_container_client(container)
+
+
+def service_errors():
+    """The SDK's exception classes (none when the SDK is missing)."""
+    return _sdk_errors()
+
+
+def error_reason(exc):
+    """One line from an SDK error, a SAS signature in it masked."""
+    return _reason(exc)

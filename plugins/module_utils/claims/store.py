@@ -32,6 +32,9 @@ def describe_holder(holder):
 class ClaimStore:
     """Interface. Records are the dicts of ``claims.model``; values are bytes."""
 
+    # Sentences about records read but not taken as they are (a foreign store's), for the module to warn with.
+    warnings = ()
+
     def installation(self, name):
         """An ``Installation`` with every claim and result of ``name`` (empty if unknown)."""
         raise NotImplementedError
@@ -105,6 +108,7 @@ class LeaseKeeper:
 
 
 BACKENDS = ("local", "kubernetes", "azure_blob")
+READ_ONLY_BACKENDS = ("porter_v0",)  # foreign stores: a source of cnab_claim_copy, read by cnab_claim_info
 
 
 def open_store(options):
@@ -123,4 +127,9 @@ def open_store(options):
         from ansible_collections.cnab.runtime.plugins.module_utils.claims.azure_blob import AzureBlobStore
 
         return AzureBlobStore(options)
-    raise ClaimStoreError("claim store backend %r is not supported (choose from: %s)." % (backend, ", ".join(BACKENDS)))
+    if backend == "porter_v0":
+        from ansible_collections.cnab.runtime.plugins.module_utils.claims.porter_v0 import PorterV0Store
+
+        return PorterV0Store(options)
+    raise ClaimStoreError("claim store backend %r is not supported (choose from: %s)."
+                          % (backend, ", ".join(BACKENDS + READ_ONLY_BACKENDS)))
