@@ -89,6 +89,10 @@ class ArchiveError(BundleError):
     """A thick bundle archive cannot be written, read, or is unsafe or corrupt."""
 
 
+class ArchiveLacksDependency(ArchiveError):
+    """A thick bundle archive does not carry the dependency asked for."""
+
+
 class SignatureError(BundleError):
     """A signature is missing, invalid or does not match the bundle."""
 

@@ -661,15 +661,22 @@ def _child_request(request, name, intent, alias, options, bundle=None, source=No
     return child
 
 
-def _open_dependencies(store, request, graph, options):
-    """Every dependency's source, resolved and checked against its ranges before anything runs."""
+def _open_dependencies(store, request, graph, options, root_source):
+    """Every dependency's source, resolved and checked against its ranges before anything runs: the
+    ``bundle`` override, else the root's archive when it carries the dependency (air gaps), else the
+    registry."""
     opened = []
     for dependency in graph:
         name = check_installation_name(deps.installation_name(request.installation, dependency.alias))
-        text = options[dependency.alias].get("bundle") or deps.resolve_reference(dependency, request.registry_auth)
         recorded = store.installation(name).last_successful_modifying
-        source = sources.apply_policy(sources.open_source(text, request.registry_auth, recorded), request.verify,
-                                      recorded)
+        text = options[dependency.alias].get("bundle")
+        source = None if text else sources.archived_dependency(root_source, dependency.alias, recorded)
+        if source is not None:
+            text = source.bundle.reference
+        else:
+            text = text or deps.resolve_reference(dependency, request.registry_auth)
+            source = sources.open_source(text, request.registry_auth, recorded)
+        source = sources.apply_policy(source, request.verify, recorded)
         deps.check_version(dependency, source.bundle, text)
         opened.append((dependency, name, text, source))
     return opened
@@ -738,7 +745,7 @@ def _execute_graph(store, installation, request, inputs, graph, on_secrets):
         return _graph_response(root, plan, diffs)
     intent = "install" if request.intent == "install" else "present"
     wiring = {}
-    for dependency, name, text, source in _open_dependencies(store, request, graph, options):
+    for dependency, name, text, source in _open_dependencies(store, request, graph, options, inputs.source):
         child = _child_request(request, name, intent, dependency.alias, options[dependency.alias], text, source)
         response = _run_dependency(child, dependency.alias, on_secrets)
         plan.append(_plan_entry(response, name, dependency.alias))

@@ -16,7 +16,7 @@ import json
 import os
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, load_bundle
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ArchiveError, BundleError, CnabError, RegistryError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ArchiveError, ArchiveLacksDependency, BundleError, CnabError, RegistryError
 
 FILE, ARCHIVE, REGISTRY = "file", "archive", "registry"
 ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar")
@@ -35,6 +35,7 @@ class BundleSource:
         self.signature = None  # the verify policy's record (apply_policy), kept in the claim
         self.invocation_image = None  # archive: docker_load.image_record of the invocation image
         self.unchecked_archive = None  # archive only identified (or taken from the claim): read whole before it runs
+        self.archive_dependency = None  # archive: the alias of the carried dependency read (None: the root)
         self.warnings = []
 
     def claim_custom(self):
@@ -46,6 +47,8 @@ class BundleSource:
                        "relocationMapping": self.relocation_mapping})
         if self.kind == ARCHIVE and self.invocation_image:
             custom["invocationImage"] = self.invocation_image
+        if self.kind == ARCHIVE and self.archive_dependency:
+            custom["archiveDependency"] = self.archive_dependency
         return custom
 
     def files(self):
@@ -79,7 +82,7 @@ class BundleSource:
             return
         from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
 
-        with ThickArchive(self.unchecked_archive) as archive:
+        with ThickArchive(self.unchecked_archive, dependency=self.archive_dependency) as archive:
             if archive.index_digest != self.index_digest:
                 raise ArchiveError("The archive %s changed while it was read (its bundle index is now %s, not %s); "
                                    "run again." % (self.unchecked_archive, archive.index_digest, self.index_digest))
@@ -144,6 +147,7 @@ def from_claim(claim, registry_options=None):
     source = BundleSource(kind, bundle, custom.get("indexDigest"), custom.get("relocationMapping"), registry_options)
     if kind == ARCHIVE:
         source.invocation_image = _image_record(custom.get("invocationImage"))
+        source.archive_dependency = custom.get("archiveDependency")
     return source
 
 
@@ -172,6 +176,7 @@ def _recorded_source(recorded, kind, index_digest, reference, registry_options):
     source = BundleSource(kind, Bundle(recorded["bundle"], reference), index_digest, mapping, registry_options)
     if kind == ARCHIVE:
         source.invocation_image = _image_record(custom.get("invocationImage"))
+        source.archive_dependency = custom.get("archiveDependency")
     return source
 
 
@@ -223,10 +228,27 @@ def _resolve_tag(reference, registry_options):
     return found[0]
 
 
-def _open_archive(text, recorded, resolve_tag):
+def archived_dependency(root, alias, recorded=None):
+    """The source of dependency ``alias`` carried by the archive ``root`` (a root's archive source)
+    comes from, or None when ``root`` is no archive's root or the archive does not carry it."""
+    if root is None or root.kind != ARCHIVE or root.archive_dependency is not None:
+        return None  # only a root's direct dependencies are carried (oci/archive.py)
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import DEPENDENCY_MEMBER
+
+    if not isinstance(alias, str) or not DEPENDENCY_MEMBER.match("dependencies/%s/bundle.json" % alias):
+        return None
+    try:
+        return _open_archive(root.bundle.reference, recorded, True, alias)
+    except ArchiveLacksDependency:
+        return None
+
+
+def _open_archive(text, recorded, resolve_tag, dependency=None):
     path = os.path.abspath(os.path.expanduser(text))
     if not os.path.isfile(path):
         raise BundleError("bundle archive %s does not exist." % path)
+    if recorded is not None and _recorded_dependency(recorded) != dependency:
+        recorded = None  # recorded from another bundle of the same archive
     if not resolve_tag and recorded is not None and recorded.get("bundleReference") == path:
         from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import runtime_custom
 
@@ -238,19 +260,26 @@ def _open_archive(text, recorded, resolve_tag):
 
     # Identifying the archive reads only its metadata and bundle index when they come first (a no-op
     # stays cheap); a source that is going to run gets the full scan, with every member checked.
-    with ThickArchive(path, identify_only=True) as archive:
+    with ThickArchive(path, identify_only=True, dependency=dependency) as archive:
         known = _recorded_source(recorded, ARCHIVE, archive.index_digest, path, None)
         if known is not None:
             known.unchecked_archive = None if archive.complete else path
             return known
         if archive.complete:
             return _archive_source(archive, path)
-    with ThickArchive(path) as archive:
+    with ThickArchive(path, dependency=dependency) as archive:
         return _archive_source(archive, path)
+
+
+def _recorded_dependency(recorded):
+    from ansible_collections.cnab.runtime.plugins.module_utils.claims.model import runtime_custom
+
+    return runtime_custom(recorded).get("archiveDependency")
 
 
 def _archive_source(archive, path):
     source = BundleSource(ARCHIVE, Bundle(archive.document, path), archive.index_digest, archive.relocation_mapping)
+    source.archive_dependency = archive.dependency
     try:
         original = source.bundle.invocation_image().get("image")
     except (BundleError, AttributeError, TypeError):

@@ -22,6 +22,10 @@ description:
   - An archive holds C(bundle.json), C(relocation-mapping.json) and an OCI image layout of the bundle index and
     every image under C(artifacts/layout/). It is written to a temporary file and renamed into place. Reading one
     refuses absolute paths, C(..), links leaving the archive, devices and duplicate names.
+  - The archive of a bundle with dependencies (C(io.cnab.dependencies)) also carries every dependency, resolved
+    by its version ranges as an install resolves it, under C(dependencies/<alias>/) (its C(bundle.json) and
+    C(relocation-mapping.json); its images and signatures in the shared layout), so an install from that one
+    archive needs no registry. Push, copy and publish do not carry dependencies.
 options:
   src:
     description:
@@ -171,6 +175,13 @@ transfer:
   type: dict
   sample: {blobs_uploaded: 3, blobs_mounted: 0, blobs_skipped: 1, bytes_uploaded: 2128272, manifests_written: 2,
            manifests_skipped: 0, tag_moved: true, tag_before: null}
+dependencies:
+  description: The dependencies the archive carries, by alias, each with the C(reference) it was resolved to and
+    the C(digest) of its bundle index.
+  returned: for archive, when the bundle has dependencies
+  type: dict
+  sample: {mysql: {reference: "registry.example.com/bundles/mysql:v1.4.0",
+                   digest: "sha256:5f2b5274781a06d3a3f2e7ff01bef674db057268ad03ee7e5528ea38bf753152"}}
 path:
   description: The archive written (archive), or the bundle.json written (pull).
   returned: for archive and pull

@@ -206,7 +206,8 @@ def test_an_air_gapped_graph_installs_from_archives_with_no_registry(ansible, tm
         graph.push(graph.mysql_document("1.4.0"), mysql_ref + ":v1.4.0")
         graph.push(graph.root_document(mysql_ref, ["1.x"]), registry.address + "/gap/wordpress:v0.1.0")
         mysql = write_archive(mysql_ref + ":v1.4.0", str(tmp_path / "mysql.tgz")).path
-        root = write_archive(registry.address + "/gap/wordpress:v0.1.0", str(tmp_path / "wordpress.tgz")).path
+        root = write_archive(registry.address + "/gap/wordpress:v0.1.0", str(tmp_path / "wordpress.tgz"),
+                             dependencies=False).path
     finally:
         registry.stop()
     args = {"installation": "gap", "bundle": root, "dependencies": {"mysql": {"bundle": mysql}}}
@@ -248,3 +249,37 @@ def test_a_dependency_with_its_own_dependency_runs_depth_first(ansible, registri
     removed = [graph.claims(ansible.home, name)[-1] for name in names]
     assert [c["action"] for c in removed] == ["uninstall"] * 3
     assert [c["created"] for c in removed] == sorted((c["created"] for c in removed), reverse=True)
+
+
+def test_an_air_gapped_graph_installs_from_one_archive_that_carries_its_dependency(ansible, tmp_path):
+    """The root archived with its dependency into one file from a private registry (port 5117) that
+    is then stopped; the install takes the dependency from the archive, in four steps."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive, write_archive
+    from install_sources import PrivateRegistry
+
+    graph.build_image()
+    registry = PrivateRegistry(5117, tmp_path).start()
+    try:
+        mysql_ref = registry.address + "/gap1/mysql"
+        for version in ("1.4.0", "2.0.0"):
+            graph.push(graph.mysql_document(version), "%s:v%s" % (mysql_ref, version))
+        graph.push(graph.root_document(mysql_ref, ["1.x"]), registry.address + "/gap1/wordpress:v0.1.0")
+        written = write_archive(registry.address + "/gap1/wordpress:v0.1.0", str(tmp_path / "graph.tgz"))
+    finally:
+        registry.stop()
+    assert written.dependencies["mysql"]["reference"] == mysql_ref + ":v1.4.0"
+    with ThickArchive(written.path, dependency="mysql") as carried:
+        assert carried.document["version"] == "1.4.0"
+    args = {"installation": "gap1", "bundle": written.path}
+    changed = []
+    for flags in (["--check"], [], [], ["--check"]):
+        result, output = ansible.adhoc("cnab_install", args, *flags)
+        assert not result.get("failed"), output
+        changed.append(result["changed"])
+    assert changed == [True, True, False, False]
+    info = _outputs(ansible, "gap1")
+    assert info["outputs"]["received"] == "db-gap1-mysql-1.4.0-small"
+    assert info["dependencies"][0]["bundle_version"] == "1.4.0"
+    dependency_claims = graph.claims(ansible.home, "gap1-mysql")
+    assert [claim["_status"] for claim in dependency_claims] == ["succeeded"]
+    assert dependency_claims[0]["bundleReference"] == written.path

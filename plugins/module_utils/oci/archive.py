@@ -13,12 +13,24 @@ member (no absolute paths, ``..``, escaping links, devices or duplicates) and ke
 documents; blobs are streamed later, their digests verified while they are read. Identifying an
 archive (``identify_only``: bundle.json, relocation mapping, verified index digest) stops as soon as
 those are read, which for archives written here is before the first image blob.
+
+A bundle with dependencies (io.cnab.dependencies) carries each resolved dependency, for air gaps:
+
+    dependencies/<alias>/bundle.json              the dependency's canonical bundle.json
+    dependencies/<alias>/relocation-mapping.json  its images -> digest-pinned references
+
+its bundle index, config manifest, images and signatures in the shared layout, the index entry
+annotated ``io.cnab.runtime.dependency: <alias>``. The root's layout is unchanged (its index is the
+first bundle index of index.json), so tools that know nothing of dependencies read the root.
+``ThickArchive(path, dependency=alias)`` reads the archive as that dependency's bundle. Only the
+root's direct dependencies are carried (a dependency's own dependencies come from their registry).
 """
 
 import io
 import os
 import posixpath
 import queue
+import re
 import shutil
 import tarfile
 import tempfile
@@ -29,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import parse_json
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     ArchiveError,
+    ArchiveLacksDependency,
     BundleError,
     CnabError,
     ContentDigestMismatch,
@@ -63,6 +76,10 @@ METADATA_LIMITS = {"bundle.json": layout.MAX_BUNDLE_SIZE,
                    "relocation-mapping.json": 4 * 1024 * 1024,
                    "artifacts/layout/index.json": 4 * 1024 * 1024}
 METADATA_TOTAL = 16 * 1024 * 1024  # the three together
+DEPENDENCIES = "dependencies/"
+DEPENDENCY_ANNOTATION = "io.cnab.runtime.dependency"
+DEPENDENCY_MEMBER = re.compile(r"^dependencies/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/(bundle\.json|relocation-mapping\.json)$")
+MAX_DEPENDENCIES = 64
 PREFETCH_WORKERS = 4
 PREFETCH_CHUNKS = 8              # per blob: bounded memory while fetching ahead
 
@@ -88,6 +105,7 @@ class ArchivePlan:
         self.entries = []            # index.json descriptors
         self.relocation_mapping = {}
         self.index_digest = None
+        self.dependencies = []       # (alias, reference, ArchivePlan) of the carried dependencies
         self._cleanup = []
 
     def add_manifest(self, raw, media_type):
@@ -101,6 +119,33 @@ class ArchivePlan:
         for digest, blob in graph.blobs.items():
             size = int(blob.get("size") or 0)
             self.blobs.setdefault(digest, _Blob(digest, size, lambda d=digest, s=size: source.open_blob(d, s)))
+
+    def add_dependency(self, alias, reference, plan):
+        """Merge ``plan`` (a dependency's) into this one: its blobs and manifests shared, its bundle
+        index annotated with ``alias``, its image entries added unless the root names them already."""
+        if not isinstance(alias, str) or not DEPENDENCY_MEMBER.match(DEPENDENCIES + alias + "/bundle.json"):
+            raise ArchiveError('The dependency alias "%s" cannot name an archive directory (letters, digits, "_", '
+                               '"." and "-", at most 64).' % alias)
+        self.manifests.update({d: m for d, m in plan.manifests.items() if d not in self.manifests})
+        self.blobs.update({d: b for d, b in plan.blobs.items() if d not in self.blobs})
+        self._cleanup.extend(plan._cleanup)
+        named = {(e.get("annotations") or {}).get(REF_NAME): e["digest"] for e in self.entries}
+        for entry in plan.entries:
+            entry = dict(entry, annotations=dict(entry.get("annotations") or {}))
+            if entry["digest"] == plan.index_digest:
+                entry["annotations"][DEPENDENCY_ANNOTATION] = alias
+                self.entries.append(entry)
+                continue
+            name = entry["annotations"].get(REF_NAME)
+            if name in named:
+                if named[name] != entry["digest"]:
+                    raise ArchiveError("Dependency %s names the image %s with digest %s, but the archive already "
+                                       "holds it as %s; one archive cannot hold both." % (
+                                           alias, name, entry["digest"], named[name]))
+                continue
+            named[name] = entry["digest"]
+            self.entries.append(entry)
+        self.dependencies.append((alias, reference, plan))
 
     def close(self):
         for path in self._cleanup:
@@ -314,6 +359,13 @@ def _metadata(plan):
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": plan.entries}
     yield "bundle.json", plan.bundle_bytes
     yield "relocation-mapping.json", layout.dumps(dict(sorted(plan.relocation_mapping.items())))
+    if plan.dependencies:
+        yield DEPENDENCIES, None
+    for alias, _reference, dependency in plan.dependencies:
+        yield DEPENDENCIES + alias + "/", None
+        yield DEPENDENCIES + alias + "/bundle.json", dependency.bundle_bytes
+        yield DEPENDENCIES + alias + "/relocation-mapping.json", layout.dumps(
+            dict(sorted(dependency.relocation_mapping.items())))
     yield "artifacts/", None
     yield LAYOUT + "/", None
     yield LAYOUT + "/oci-layout", b'{"imageLayoutVersion":"1.0.0"}'
@@ -330,14 +382,21 @@ class ArchiveResult:
         self.relocation_mapping = plan.relocation_mapping
         self.changed = changed
         self.images = len(plan.manifests)
+        self.dependencies = {alias: {"reference": str(reference), "digest": dependency.index_digest}
+                             for alias, reference, dependency in plan.dependencies}
 
     def as_dict(self):
-        return dict(path=self.path, digest=self.index_digest, bundle_digest=self.bundle_digest,
-                    relocation_mapping=self.relocation_mapping)
+        found = dict(path=self.path, digest=self.index_digest, bundle_digest=self.bundle_digest,
+                     relocation_mapping=self.relocation_mapping)
+        if self.dependencies:
+            found["dependencies"] = self.dependencies
+        return found
 
 
-def write_archive(source, path, registry_options=None, compression="gzip", check_mode=False, pool=None):
-    """Write a thick archive of ``source`` (a reference, or a parsed bundle.json dict) to ``path``.
+def write_archive(source, path, registry_options=None, compression="gzip", check_mode=False, pool=None,
+                  dependencies=True):
+    """Write a thick archive of ``source`` (a reference, or a parsed bundle.json dict) to ``path``,
+    with every dependency the bundle declares resolved and carried (unless ``dependencies`` is false).
 
     Unchanged when ``path`` already holds an archive of the same bundle index; otherwise the file
     is replaced atomically, and nothing is left behind on failure."""
@@ -359,6 +418,8 @@ def write_archive(source, path, registry_options=None, compression="gzip", check
             reference = _ref(source)
             pool = pool or ClientPool(registry_options, [(reference.registry, registry_options)])
             plan = plan_from_registry(reference, pool)
+        if dependencies:
+            _add_dependencies(plan, pool, registry_options)
         if _same_archive(path, plan):
             return ArchiveResult(path, plan, changed=False)
         if not check_mode:
@@ -378,12 +439,26 @@ def write_archive(source, path, registry_options=None, compression="gzip", check
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _add_dependencies(plan, pool, registry_options):
+    """Resolve the root's dependencies (as an install does) and merge each one's plan into ``plan``."""
+    from ansible_collections.cnab.runtime.plugins.module_utils import dependencies as deps
+    from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
+
+    for dependency in deps.declared(plan.document):
+        reference = deps.resolve_reference(dependency, registry_options)
+        child = plan_from_registry(reference, pool)
+        deps.check_version(dependency, Bundle(child.document), reference)
+        plan.add_dependency(dependency.alias, reference, child)
+
+
 def _same_archive(path, plan):
     if not os.path.exists(path):
         return False
     try:
         with ThickArchive(path, keep_small=False) as existing:
+            wanted = {alias: child.index_digest for alias, _reference, child in plan.dependencies}
             return existing.index_digest == plan.index_digest and existing.bundle_bytes == plan.bundle_bytes \
+                and existing.dependency_indexes() == wanted \
                 and existing.blob_digests >= set(plan.blobs) | set(plan.manifests)
     except CnabError:
         return False
@@ -488,8 +563,13 @@ def _well_formed_entries(entries):
 class ThickArchive:
     """A thick bundle archive opened for reading (context manager); nothing is extracted."""
 
-    def __init__(self, path, keep_small=True, identify_only=False):
+    def __init__(self, path, keep_small=True, identify_only=False, dependency=None):
         self.path = path
+        # dependency: read the archive as the bundle of that carried dependency (dependencies/<alias>/)
+        self.dependency = dependency
+        prefix = DEPENDENCIES + dependency + "/" if dependency else ""
+        self._bundle_name, self._mapping_name = prefix + "bundle.json", prefix + "relocation-mapping.json"
+        self.dependency_aliases = set()
         self.keep_small = keep_small
         # identify_only: stop reading once bundle.json, the relocation mapping and the verified bundle
         # index are known; write_archive puts them (and every manifest) before the image blobs, so an
@@ -567,14 +647,23 @@ class ThickArchive:
                 seen.add(name)
                 if member.isdir():
                     continue
-                if name in METADATA_LIMITS:
-                    limit = METADATA_LIMITS[name]
+                carried = DEPENDENCY_MEMBER.match(name)
+                if name.startswith(DEPENDENCIES) and not carried:
+                    raise ArchiveError("The archive member %r is not a dependency's bundle.json or "
+                                       "relocation-mapping.json; the archive is refused." % name[:200])
+                if carried:
+                    self.dependency_aliases.add(carried.group(1))
+                    if len(self.dependency_aliases) > MAX_DEPENDENCIES:
+                        raise ArchiveError("The archive %s carries more than %d dependencies; the archive is refused."
+                                           % (self.path, MAX_DEPENDENCIES))
+                if name in METADATA_LIMITS or carried:
+                    limit = METADATA_LIMITS[carried.group(2) if carried else name]
                     if not member.isreg() or member.size > limit:
                         raise ArchiveError("The archive member %s is not a regular file of at most %d MiB."
                                            % (name, limit >> 20))
                     if sum(len(data) for data in metadata.values()) + member.size > METADATA_TOTAL:
                         raise ArchiveError("The archive's bundle.json, relocation-mapping.json and index.json "
-                                           "hold more than %d MiB together." % (METADATA_TOTAL >> 20))
+                                           "files hold more than %d MiB together." % (METADATA_TOTAL >> 20))
                     metadata[name] = tar.extractfile(member).read()
                 elif name.startswith(BLOBS) and posixpath.dirname(name) + "/" == BLOBS:
                     digest = check_digest("sha256:" + posixpath.basename(name))
@@ -605,11 +694,13 @@ class ThickArchive:
                 raise ContentDigestMismatch("The archive blob %s links to different content (%s)." % (digest, target))
         if "bundle.json" not in metadata:
             raise ArchiveError("The archive %s has no bundle.json at its root; it is not a thick bundle." % self.path)
+        if self._bundle_name not in metadata:
+            raise ArchiveLacksDependency("The archive %s carries no dependency %s." % (self.path, self.dependency))
         self._metadata = metadata
 
     def _identified(self, metadata):
         """True once the metadata members and a bundle index with its config manifest were read."""
-        if len(metadata) < 3:
+        if not all(name in metadata for name in (self._bundle_name, self._mapping_name, LAYOUT + "/index.json")):
             return False
         if self._index_entries is None:
             try:
@@ -619,7 +710,7 @@ class ThickArchive:
             if not _well_formed_entries(entries or []):
                 entries = []
             self._index_entries = [(e["digest"], e["mediaType"]) for e in entries or []
-                                   if e.get("mediaType") in INDEX_TYPES]
+                                   if e.get("mediaType") in INDEX_TYPES and self._mine(e)]
         # The entry _parse will take: the first bundle index the archive has, so every one before it
         # must have been read (and not be a bundle index).
         for digest, media_type in self._index_entries:
@@ -632,15 +723,21 @@ class ThickArchive:
             return index.config["digest"] in self._small
         return False
 
+    def _mine(self, entry):
+        """True for an index.json entry of the bundle read: the dependency's annotated one, or the root's."""
+        annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
+        return annotations.get(DEPENDENCY_ANNOTATION) == self.dependency
+
     def _json(self, name, raw):
-        return parse_json(raw, "The archive member %s" % name, error=ArchiveError, max_size=METADATA_LIMITS[name])
+        return parse_json(raw, "The archive member %s" % name, error=ArchiveError,
+                          max_size=METADATA_LIMITS[posixpath.basename(name) if name.startswith(DEPENDENCIES) else name])
 
     def _parse(self):
-        self.bundle_bytes = self._metadata["bundle.json"]
+        self.bundle_bytes = self._metadata[self._bundle_name]
         self.bundle_digest = sha256_digest(self.bundle_bytes)
-        self.document = self._json("bundle.json", self.bundle_bytes)
-        if "relocation-mapping.json" in self._metadata:
-            self.relocation_mapping = self._json("relocation-mapping.json", self._metadata["relocation-mapping.json"])
+        self.document = self._json(self._bundle_name, self.bundle_bytes)
+        if self._mapping_name in self._metadata:
+            self.relocation_mapping = self._json(self._mapping_name, self._metadata[self._mapping_name])
         if LAYOUT + "/index.json" in self._metadata:
             self.layout_index = self._json(LAYOUT + "/index.json", self._metadata[LAYOUT + "/index.json"])
         if not isinstance(self.document, dict):
@@ -653,7 +750,7 @@ class ThickArchive:
             raise ArchiveError("The archive %s holds an index.json that is not a JSON object." % self.path)
         layout.check_descriptors(self.layout_index.get("manifests"), "archive's index.json manifests", ArchiveError)
         for entry in self.layout_index.get("manifests") or []:
-            if entry.get("mediaType") in INDEX_TYPES and self.has_blob(entry["digest"]):
+            if entry.get("mediaType") in INDEX_TYPES and self._mine(entry) and self.has_blob(entry["digest"]):
                 raw = self.read_blob(entry["digest"])
                 try:
                     index = layout.CnabIndex(raw, entry["mediaType"])
@@ -667,6 +764,15 @@ class ThickArchive:
                 break
 
     # ------------------------------------------------------------------ access
+    def dependency_indexes(self):
+        """``{alias: bundle index digest}`` of the dependencies the archive carries."""
+        found = {}
+        for entry in self.layout_index.get("manifests") or []:
+            alias = (entry.get("annotations") or {}).get(DEPENDENCY_ANNOTATION)
+            if isinstance(alias, str) and alias in self.dependency_aliases:
+                found.setdefault(alias, entry["digest"])
+        return found
+
     @property
     def blob_digests(self):
         return set(self._sizes) | set(self._links)
