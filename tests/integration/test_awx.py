@@ -48,8 +48,8 @@ SECRET_INPUTS = {
 
 
 def _third_party_imports():
-    """Top-level names of every module imported anywhere in plugins/ (lazy imports included)
-    that is neither the standard library nor Ansible."""
+    """Top-level names of every module imported anywhere in plugins/ (lazy imports and
+    ``require_library`` calls included) that is neither the standard library nor Ansible."""
     names = set()
     for root, _dirs, files in os.walk(os.path.join(REPO, "plugins")):
         for name in files:
@@ -61,6 +61,9 @@ def _third_party_imports():
                         names.update(alias.name.split(".")[0] for alias in node.names)
                     elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                         names.add(node.module.split(".")[0])
+                    elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require_library"
+                          and node.args and isinstance(node.args[0], ast.Constant)):
+                        names.add(node.args[0].value.split(".")[0])  # errors.require_library("kubernetes.client", ...)
     return {n for n in names if n not in sys.stdlib_module_names and n not in ("ansible", "ansible_collections")}
 
 

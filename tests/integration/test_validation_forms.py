@@ -49,9 +49,9 @@ def test_a_schema_version_that_is_not_cnab_1_is_refused_in_one_sentence(ansible,
 
 
 def test_unsupported_extensions_are_all_named_in_one_sentence(ansible, tmp_path):
-    bundle = _bundle_dir(tmp_path, lambda d: d.update(requiredExtensions=["donuts", "io.cnab.dependencies"]))
+    bundle = _bundle_dir(tmp_path, lambda d: d.update(requiredExtensions=["donuts", "org.getporter.dependencies@v2"]))
     result, raw = ansible.adhoc("cnab_install", {"installation": "bad-ext", "bundle": bundle})
     assert result.get("failed") is True, raw
-    assert result["msg"] == ('bundle "hello" requires the extensions "donuts" and "io.cnab.dependencies", which'
+    assert result["msg"] == ('bundle "hello" requires the extensions "donuts" and "org.getporter.dependencies@v2", which'
                              " cnab.runtime does not support.")
     assert not any("/claims/" in p for p in store_files(ansible.home))
