@@ -280,11 +280,12 @@ class _Files:
 @contextlib.contextmanager
 def _translated(azure_blob, where, doing):
     """The Azure SDK's and transport errors as one ClaimStoreError sentence."""
+    handled = azure_blob.service_errors() + (OSError,)
     try:
         yield
     except ClaimStoreError:
         raise
-    except azure_blob.service_errors() + (OSError,) as exc:
+    except handled as exc:
         raise ClaimStoreError("%s could not %s: %s." % (where, doing, azure_blob.error_reason(exc))) from exc
 
 
