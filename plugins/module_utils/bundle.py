@@ -36,12 +36,13 @@ def parse_json(raw, what, error=BundleError, max_size=None, max_depth=MAX_JSON_D
         raise error("%s is nested too deeply to be read." % what) from None
     except ValueError as exc:  # UnicodeDecodeError included
         raise error("%s is not valid JSON: %s." % (what, str(exc).rstrip("."))) from None
-    if max_depth is not None and _deeper_than(document, max_depth):
+    if max_depth is not None and nested_deeper_than(document, max_depth):
         raise error("%s is nested more than %d levels deep." % (what, max_depth))
     return document
 
 
-def _deeper_than(document, limit):
+def nested_deeper_than(document, limit):
+    """True when ``document`` nests objects and arrays more than ``limit`` levels (checked without recursion)."""
     stack = [(document, 1)]
     while stack:
         value, depth = stack.pop()

@@ -13,9 +13,11 @@ import unicodedata
 from ansible_collections.cnab.runtime.plugins.module_utils import extension_schemas, identifiers
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     BUILTIN_ACTIONS,
+    MAX_JSON_DEPTH,
     OUTPUTS_DIR,
     container_path,
     has_control_character,
+    nested_deeper_than,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle_schema import BUNDLE_SCHEMA
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
@@ -35,7 +37,7 @@ RESERVED_PATHS = frozenset(
 )
 # Deeper documents are refused up front: jsonschema, the canonical JSON writer
 # and Ansible's result serialiser all recurse, and would fail with RecursionError.
-MAX_DEPTH = 100
+MAX_DEPTH = MAX_JSON_DEPTH
 # RFC 8785 writes numbers as IEEE 754 doubles: larger integers would not survive canonicalisation.
 MAX_SAFE_INTEGER = 2 ** 53 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -117,18 +119,6 @@ def _json_type(value):
     return f"a {type(value).__name__}"
 
 
-def _depth_exceeds(doc, limit):
-    stack = [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth > limit:
-                return True
-            children = value.values() if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
 def _unrepresentable(doc):
     """What in ``doc`` RFC 8785 cannot write, or None."""
     stack = [doc]
@@ -152,7 +142,7 @@ def validate_bundle_document(doc):
     """Raise BundleValidationError (one sentence) unless ``doc`` is a valid CNAB bundle."""
     if not isinstance(doc, dict):
         _fail((), f"the document must be a JSON object, not {_json_type(doc)}")
-    if _depth_exceeds(doc, MAX_DEPTH):
+    if nested_deeper_than(doc, MAX_DEPTH):
         _fail((), f"it is nested more than {MAX_DEPTH} levels deep")
     unrepresentable = _unrepresentable(doc)
     if unrepresentable:

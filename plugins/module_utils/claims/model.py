@@ -9,6 +9,7 @@ import datetime
 import json
 
 from ansible_collections.cnab.runtime.plugins.module_utils import identifiers
+from ansible_collections.cnab.runtime.plugins.module_utils.bundle import MAX_JSON_DEPTH, nested_deeper_than
 
 CLAIMS_VERSION = "CNAB-Claims-1.0.0"
 RUNTIME_KEY = "cnab.runtime"  # our key inside the spec's ``custom`` objects
@@ -67,8 +68,8 @@ def runtime_custom(claim):
     return (claim.get("custom") or {}).get(RUNTIME_KEY) or {}
 
 
-# A claim holds its bundle (at most 100 levels deep, bundle_validation.MAX_DEPTH) one level down.
-MAX_RECORD_DEPTH = 110
+# A claim holds its bundle (at most MAX_JSON_DEPTH levels deep) one level down; 10 levels of margin.
+MAX_RECORD_DEPTH = MAX_JSON_DEPTH + 10
 _BUNDLE_OBJECTS = ("parameters", "credentials", "outputs", "definitions", "actions", "custom", "images")
 _BUNDLE_OBJECT_MAPS = ("parameters", "credentials", "outputs", "actions", "images")
 # The keys of our ``custom`` object that the runtime reads, and the JSON type each must have.
@@ -89,18 +90,6 @@ class MalformedRecord(ValueError):
         ValueError.__init__(self, "%s is refused: %s" % (printable, problem))
 
 
-def _too_deep(document, limit):
-    """True when ``document`` nests containers more than ``limit`` levels (checked without recursion)."""
-    stack = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
-    return False
-
-
 def load_record(data, label):
     """The JSON document a store holds under ``label``; invalid or absurdly nested JSON is refused."""
     try:
@@ -109,7 +98,7 @@ def load_record(data, label):
         raise MalformedRecord(label, "it is nested too deeply") from None
     except ValueError as exc:
         raise MalformedRecord(label, "it is not valid JSON (%s)" % exc) from exc
-    if _too_deep(document, MAX_RECORD_DEPTH):
+    if nested_deeper_than(document, MAX_RECORD_DEPTH):
         raise MalformedRecord(label, "it is nested more than %d levels deep" % MAX_RECORD_DEPTH)
     return document
 

@@ -15,6 +15,7 @@ import re
 import tarfile
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ImageDigestMismatch, ImageNotFound
+from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import INDEX_TYPES
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.layout import (
     check_descriptors,
     descriptor_problem,
@@ -25,8 +26,6 @@ CHUNK = 1024 * 1024
 _BLOCK = 512
 # Image ids go into Engine API paths (/images/<id>/json): only a well-formed config digest may.
 IMAGE_ID = re.compile(r"sha256:[a-f0-9]{64}")
-_INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
-                "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
 def _recorded_image(api, source):
@@ -107,7 +106,7 @@ def _image_manifest(api, archive, source):
                                   % (source.original, source.archive, source.digest))
     what = "The image manifest of %s in archive %s" % (source.original, source.archive)
     document = read_json(raw, what)
-    if isinstance(document, dict) and (media_type in _INDEX_TYPES or document.get("manifests") is not None):
+    if isinstance(document, dict) and (media_type in INDEX_TYPES or document.get("manifests") is not None):
         child = _platform_child(api, document, source)
         with archive.open_blob(child["digest"]) as stream:
             document = read_json(b"".join(_chunks(stream)), what)
