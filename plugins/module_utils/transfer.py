@@ -7,10 +7,13 @@ The source may be another tool's store or one edited by hand: everything copied 
 (and checked, by the source store's reader) before the first write, so a record the
 runtime refuses leaves the destination as it was.
 
-A claim read from a foreign store (porter_v0) carries no fingerprints: they are keyed by
-the destination's secret, so they are computed here, as a run computes them, from the
-claim's parameters and the credentials given to the copy. The next run with the same
-bundle, parameters and credentials then finds the installation in sync.
+Fingerprints are HMACs keyed by the store's own secret. A claim read from a foreign store
+(porter_v0) carries none, and one read from another cnab.runtime store carries fingerprints
+made with that store's key, which the destination cannot compare with. Both are therefore
+fingerprinted here with the destination's key, as a run computes them, from the claim's
+parameters and the credentials given to the copy (credentials are never stored, so only the
+copy's caller can give them). The next run with the same bundle, parameters and credentials
+then finds the installation in sync.
 """
 
 from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources
@@ -38,17 +41,28 @@ def plan_copy(source, destination, names):
     return missing
 
 
-def _needs_fingerprints(claim):
-    """A claim a foreign store's reader mapped (``importedFrom``) that records no fingerprints."""
+def _needs_fingerprints(claim, rekey):
+    """A claim whose fingerprints the destination must make: one a foreign store's reader mapped
+    (``importedFrom``) that records none, or, when ``rekey`` (the stores' keys differ), any claim
+    that records some."""
     custom = runtime_custom(claim)
-    return bool(custom.get("importedFrom")) and "parametersFingerprint" not in custom
+    if "parametersFingerprint" in custom:
+        return rekey
+    return bool(custom.get("importedFrom"))
 
 
-def with_fingerprints(claim, sensitive_parameters, key, credentials):
-    """``claim`` with the fingerprints a run would record for its bundle, parameters and ``credentials``,
-    when it has none (a claim of a foreign store); else ``claim`` itself."""
+def keys_differ(source, destination):
+    """Whether fingerprints made with ``source``'s key mean nothing to ``destination`` (read only:
+    a destination with no key yet gets a new one, which differs)."""
+    source_key = source.fingerprint_key(create=False)
+    return source_key is None or source_key != destination.fingerprint_key(create=False)
+
+
+def with_fingerprints(claim, sensitive_parameters, key, credentials, rekey=False):
+    """``claim`` with the fingerprints a run would record for its bundle, parameters and ``credentials``
+    when the destination must make them (see ``_needs_fingerprints``); else ``claim`` itself."""
     custom = runtime_custom(claim)
-    if not _needs_fingerprints(claim):
+    if not _needs_fingerprints(claim, rekey):
         return claim
     bundle = Bundle(claim["bundle"])
     parameters = dict(claim.get("parameters") or {}, **sensitive_parameters)
@@ -93,12 +107,13 @@ def _read_everything(source, name, claims, results):
 def copy_installations(source, destination, names, lock_timeout, check_mode=False, credentials=None, warnings=None):
     """Copy what ``destination`` lacks; returns {installation: [claim and result ids copied]}.
     ``credentials`` (name -> value or source, as the action modules take them) go into the
-    fingerprints of claims that have none; ``warnings`` gets a sentence per installation whose
-    bundle declares credentials that were not given."""
+    fingerprints the destination makes (see ``_needs_fingerprints``); ``warnings`` gets a sentence per
+    installation whose bundle declares credentials that were not given."""
     planned = plan_copy(source, destination, names)
     copied = {name: [c["id"] for c in claims] + [r["id"] for r in results]
               for name, (claims, results) in planned.items()}
-    foreign = {name: [c for c in claims if _needs_fingerprints(c)]
+    rekey = bool(planned) and keys_differ(source, destination)
+    foreign = {name: [c for c in claims if _needs_fingerprints(c, rekey)]
                for name, (claims, _results) in planned.items()}
     for name, claims in sorted(foreign.items()):
         missing = sorted({n for c in claims for n in Bundle(c["bundle"]).credentials} - set(credentials or {}))
@@ -108,13 +123,14 @@ def copy_installations(source, destination, names, lock_timeout, check_mode=Fals
     if check_mode:
         for name, claims in foreign.items():  # what the run would refuse, check mode refuses too
             for claim in claims:
-                with_fingerprints(claim, source.sensitive_parameters(name, claim["id"]), b"check mode", credentials)
+                with_fingerprints(claim, source.sensitive_parameters(name, claim["id"]), b"check mode", credentials, rekey)
         return copied
     # Every installation is read whole before the first write: a refused record anywhere writes nothing.
     writes = {name: _read_everything(source, name, claims, results) for name, (claims, results) in planned.items()}
     key = destination.fingerprint_key() if any(foreign.values()) else None
     for name, (claim_writes, result_writes) in writes.items():
-        writes[name] = ([(with_fingerprints(c, sensitive, key, credentials), sensitive) for c, sensitive in claim_writes],
+        writes[name] = ([(with_fingerprints(c, sensitive, key, credentials, rekey), sensitive)
+                         for c, sensitive in claim_writes],
                         result_writes)
     for name, (claim_writes, result_writes) in writes.items():
         with destination.lock(name, lock_timeout):

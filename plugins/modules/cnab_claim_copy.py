@@ -38,13 +38,15 @@ options:
     default: 300
   credentials:
     description:
-      - For claims read from Porter v0 (O(source) with C(backend=porter_v0)), which record no fingerprints - the credentials the
-        installations were run with, in the form the action modules take (a string, or C(value), C(env) or C(path)).
-        Their keyed fingerprint is recorded with each copied claim, so that the next
-        M(cnab.runtime.cnab_installation) with the same bundle, parameters and credentials reports no change.
+      - The credentials the installations were run with, in the form the action modules take (a string, or C(value),
+        C(env) or C(path)). Each store keys its fingerprints with a secret of its own, so every copied claim is
+        fingerprinted again with the destination's key - claims read from Porter v0 (O(source) with
+        C(backend=porter_v0)) record none at all. With the credentials given, the next
+        M(cnab.runtime.cnab_installation) against the destination with the same bundle, parameters and credentials
+        reports no change; without them, it upgrades the installation (a warning names the credentials missing).
       - Credentials a bundle does not declare are ignored, so one set can serve every installation copied. Give them
         on the first copy - records are never rewritten, so a later copy cannot add them.
-      - Never stored; ignored for claims that already carry fingerprints.
+      - Never stored; ignored when both stores share one fingerprint key.
     type: dict
 attributes:
   check_mode:

@@ -57,3 +57,17 @@ def test_check_mode_on_a_fresh_store_creates_nothing(ansible, tmp_path, backend)
     info, output = ansible.adhoc("cnab_claim_info", {"installation": "fresh", "claim_store": store})
     assert not info.get("failed") and info["installation"]["exists"] is False, output
     assert _store_contents(backend, store) == []
+
+
+@pytest.mark.parametrize("destination", ["local", "azure_blob"])
+def test_a_copy_between_stores_is_in_sync_for_the_same_values(ansible, tmp_path, destination):
+    """Each store keys its fingerprints with its own secret: the copy re-keys them, so the next
+    run with the same bundle, parameters and credentials against the copy changes nothing."""
+    run = ansible.playbook(HERE + "/playbooks/copy_then_run.yml", extra_vars={
+        "store": options_for("local", tmp_path),
+        "copy_store": options_for(destination, tmp_path / "copy"),
+        "bare_copy_store": options_for("local", tmp_path / "bare"),
+        "showcase_bundle": SHOWCASE, "admin_password": PASSWORD, "api_token": TOKEN})
+    assert run.returncode == 0, run.stdout + run.stderr
+    for secret in (PASSWORD, TOKEN):
+        assert secret not in run.stdout + run.stderr
