@@ -83,7 +83,7 @@ ee: setup
 # Long-run fuzzing: >= 10000 generated documents and archives per property (CI runs a bounded number).
 .PHONY: fuzz
 fuzz: setup
-	CNAB_FUZZ_EXAMPLES=$${CNAB_FUZZ_EXAMPLES:-10000} python -m pytest tests/unit/test_fuzz_*.py -q -s -p no:cacheprovider
+	CNAB_FUZZ_EXAMPLES=$${CNAB_FUZZ_EXAMPLES:-10000} python -m pytest $$(find tests/unit -name 'test_*_fuzz.py') -q -s -p no:cacheprovider
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache examples/*/busybox

@@ -1,4 +1,4 @@
-"""Settings shared by the property-based fuzz tests (tests/unit/test_fuzz_*.py).
+"""Settings shared by the property-based fuzz tests (tests/unit/**/test_*_fuzz.py).
 
 CI runs a bounded number of examples per test; the long-run target (``make fuzz``) sets
 CNAB_FUZZ_EXAMPLES to 10000 or more. Examples actually run are counted, so the long run can

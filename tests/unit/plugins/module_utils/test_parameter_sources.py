@@ -13,7 +13,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK, Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ParameterError
-from ansible_collections.cnab.runtime.tests.unit.module_utils.conftest import NAME
+from ansible_collections.cnab.runtime.tests.unit.plugins.module_utils.conftest import NAME
 
 KUBECONFIG = "/home/nonroot/.kube/config"
 STATE = "/porter/state.tgz"

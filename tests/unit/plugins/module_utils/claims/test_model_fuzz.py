@@ -257,7 +257,7 @@ _EMULATOR = {}
 def _cluster():
     """The in-repository API emulator (started once) and a kubeconfig for it."""
     if not _EMULATOR:
-        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))))
         if repo not in sys.path:
             sys.path.append(repo)
         from tests.k8s_emulator import Emulator

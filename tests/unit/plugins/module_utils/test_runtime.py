@@ -24,7 +24,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     LockTimeout,
     ParameterError,
 )
-from ansible_collections.cnab.runtime.tests.unit.module_utils.conftest import NAME, PASSWORD, TOKEN, fake_outputs
+from ansible_collections.cnab.runtime.tests.unit.plugins.module_utils.conftest import NAME, PASSWORD, TOKEN, fake_outputs
 
 # ---- check mode -----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 and a fake driver that records what it is handed and answers like the showcase image.
 
 Test modules import the constants by the collection's full name, e.g.
-``from ansible_collections.cnab.runtime.tests.unit.module_utils.conftest import NAME``.
+``from ansible_collections.cnab.runtime.tests.unit.plugins.module_utils.conftest import NAME``.
 """
 
 import json
@@ -16,7 +16,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils import runtime
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
 from ansible_collections.cnab.runtime.plugins.module_utils.drivers import base
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
+EXAMPLES = pathlib.Path(__file__).resolve().parents[4] / "examples"
 PASSWORD = "pw-3f9c1d7e-secret"
 TOKEN = "tok-8a2b4c6d-cred"
 NAME = "demo"

@@ -11,7 +11,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, ClaimStoreError
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))))
 SHARED = os.environ.get("CNAB_SHARED") or os.path.join(REPO, "..", "shared")  # /work/main/../shared in CI
 PORTER_HOME = os.path.join(SHARED, "realworld", "porter", "porter_home_v0")
 BUNDLE = Bundle({"schemaVersion": "v1.2.0", "name": "b", "version": "1.0.0",

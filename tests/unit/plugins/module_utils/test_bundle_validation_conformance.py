@@ -17,7 +17,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validat
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import load_bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError, UnsupportedExtensionError
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
 SHARED = pathlib.Path(os.environ.get("CNAB_SHARED", REPO_ROOT.parent / "shared"))
 REALWORLD = SHARED / "realworld"
 MANIFEST = REALWORLD / "manifest.json"

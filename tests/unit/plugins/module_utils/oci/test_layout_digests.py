@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.oci import layout
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))))
 # CI checks the repository out at /work/main, next to shared/; a worktree sits one level deeper.
 SHARED = os.environ.get("CNAB_SHARED") or next(
     (path for path in (os.path.join(REPO, "..", "shared"), os.path.join(REPO, "..", "..", "shared"))

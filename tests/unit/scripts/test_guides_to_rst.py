@@ -3,7 +3,7 @@
 import importlib.util
 import os
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 _spec = importlib.util.spec_from_file_location("guides_to_rst", os.path.join(REPO, "scripts", "guides_to_rst.py"))
 guides_to_rst = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(guides_to_rst)

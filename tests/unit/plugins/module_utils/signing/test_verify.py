@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import SignatureError, SigningKeyError
 from ansible_collections.cnab.runtime.plugins.module_utils.signing import keys, manifest, payload, verify
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # tests/unit
 FIXTURES = os.path.join(HERE, "data", "cosign-fixtures")
 COSIGN_KEYS = os.path.join(HERE, "data", "cosign-keys")
 

@@ -27,7 +27,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     UnsupportedExtensionError,
 )
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
 SHARED = pathlib.Path(os.environ.get("CNAB_SHARED", REPO_ROOT.parent / "shared"))
 SPEC_DIR = pathlib.Path(os.environ.get("CNAB_SPEC_DIR", SHARED / "cnab-spec"))
 SPEC_BUNDLE_SCHEMA = SPEC_DIR / "schema" / "bundle.schema.json"

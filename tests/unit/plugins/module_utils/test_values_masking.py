@@ -17,7 +17,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     DriverError,
     ParameterError,
 )
-from ansible_collections.cnab.runtime.tests.unit.module_utils.conftest import NAME, PASSWORD, TOKEN
+from ansible_collections.cnab.runtime.tests.unit.plugins.module_utils.conftest import NAME, PASSWORD, TOKEN
 
 SECRET = 'a<b>&c"d\\e\u00e9\tf\x00g\U0001f600-Q7'
 

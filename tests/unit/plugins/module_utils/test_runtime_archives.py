@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ArchiveError
 from ansible_collections.cnab.runtime.tests.unit import thick_archives
-from ansible_collections.cnab.runtime.tests.unit.module_utils.conftest import EXAMPLES
+from ansible_collections.cnab.runtime.tests.unit.plugins.module_utils.conftest import EXAMPLES
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CnabError,
     CredentialError,
 )
-from ansible_collections.cnab.runtime.tests.unit.module_utils.conftest import NAME, PASSWORD, TOKEN
+from ansible_collections.cnab.runtime.tests.unit.plugins.module_utils.conftest import NAME, PASSWORD, TOKEN
 
 M = SENSITIVE_MASK
 DERIVED = "secret-%s-out" % PASSWORD  # the fake driver's admin_secret output: a secret output holding a secret input
