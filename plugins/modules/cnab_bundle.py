@@ -149,6 +149,12 @@ EXAMPLES = r"""
     dest_registry_auth:
       docker_config: /etc/cnab/internal-registry
 
+- name: Push a bundle with its dependencies, each placed next to it (registry.internal/site/mysql:v1.4.0, ...)
+  cnab.runtime.cnab_bundle:
+    src: bundles/wordpress/bundle.json
+    dest: registry.internal/site/wordpress:0.1.0
+    dependencies: true
+
 - name: Inspect a bundle in a registry
   cnab.runtime.cnab_bundle:
     src: registry.example.com/bundles/app:1.0.0
