@@ -11,7 +11,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError, MissingLibrary
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, CnabError, MissingLibrary
 from ansible_collections.cnab.runtime.plugins.module_utils.values import Masker
 
 CLAIM_STORE_SPEC = dict(
@@ -467,6 +467,19 @@ def run_signing_key_module():
     module.exit_json(**report)
 
 
+def _carry_dependencies(value):
+    """cnab_bundle's ``dependencies``: True, False, or None (not given, or the lifecycle modules'
+    per-dependency mapping from the group's module_defaults, which means nothing to cnab_bundle)."""
+    if value is None or isinstance(value, dict):
+        return None
+    from ansible.module_utils.parsing.convert_bool import boolean
+
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise BundleError("dependencies must be true or false, not %r." % (value,)) from None
+
+
 def run_bundle_module():
     # The action modules' options are accepted (and ignored, but for registry_auth), as by
     # cnab_claim_info, so that the group's module_defaults apply.
@@ -480,6 +493,9 @@ def run_bundle_module():
         dest_registry_auth=dest_auth,
         compression=dict(type="str", default="gzip", choices=["gzip", "fast", "best", "none"]),
         sign=SIGN_SPEC,
+        # raw, not bool: the lifecycle modules' per-dependency dict of the same name reaches this module
+        # through the group's module_defaults, and is ignored here as before (_carry_dependencies).
+        dependencies=dict(type="raw"),
     ), required=())
     module = CnabModule(argument_spec=spec, supports_check_mode=True)
     from ansible_collections.cnab.runtime.plugins.module_utils.oci import operations
@@ -493,7 +509,8 @@ def run_bundle_module():
         prepared = bundle_ops.before(params["src"], params["dest"], params["sign"], params["verify"],
                                      params["registry_auth"])
         result = operations.run(prepared.src, params["dest"], params["registry_auth"], dest_options,
-                                params["compression"], module.check_mode)
+                                params["compression"], module.check_mode,
+                                dependencies=_carry_dependencies(params["dependencies"]))
         for warning in bundle_ops.after(prepared, result, params["dest"], params["registry_auth"], dest_options,
                                         module.check_mode):
             module.warn(warning)

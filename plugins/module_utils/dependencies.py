@@ -111,15 +111,56 @@ def best_tag(dependency, tags):
     return max(matching)[1] if matching else None
 
 
-def resolve_reference(dependency, registry_options=None):
+def placement(near, reference):
+    """Where ``cnab_bundle`` with ``dependencies: true`` places the bundle repository ``reference``
+    (a Reference) of a dependency of the bundle at ``near`` (a Reference): the registry of ``near``,
+    the repository of ``near`` with its last component replaced by the last component of
+    ``reference``'s (``reg2/site/wordpress`` + ``reg1/lib/mysql`` -> ``reg2/site/mysql``); no tag."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import Reference
+
+    namespace = near.repository.rsplit("/", 1)[0] + "/" if "/" in near.repository else ""
+    return Reference(near.registry, namespace + reference.repository.rsplit("/", 1)[-1])
+
+
+def _resolve_placed(dependency, reference, near, registry_options):
+    """The dependency at its placement next to ``near`` (the root's registry reference), when that
+    repository holds it; None otherwise (the ``requires`` reference is used, as before)."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import RegistryError
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.client import RegistryClient
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import Reference, parse_reference
+
+    placed = placement(parse_reference(near) if isinstance(near, str) else near, reference)
+    if placed.name == reference.name:
+        return None
+    client = RegistryClient(registry_options, placed.registry)
+    try:
+        if reference.tag or reference.digest:
+            if client.head_manifest(placed.repository, reference.ref) is None:
+                return None
+            return str(Reference(placed.registry, placed.repository, reference.tag, reference.digest))
+        tag = best_tag(dependency, client.list_tags(placed.repository))
+    except RegistryError:
+        return None  # the placement cannot be asked: the requires reference, as without a placement
+    return str(Reference(placed.registry, placed.repository, tag=tag)) if tag else None
+
+
+def resolve_reference(dependency, registry_options=None, near=None):
     """The reference to install ``dependency`` from: as given when it has a tag or a digest, else
-    the repository's best tag (one tags listing)."""
+    the repository's best tag (one tags listing). With ``near`` (the registry reference of the
+    bundle that requires it), its placement next to ``near`` (``placement``) is looked at first,
+    so a graph pushed or copied with ``cnab_bundle`` ``dependencies: true`` installs from there."""
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.client import RegistryClient
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import Reference, parse_reference
 
     if not isinstance(dependency.reference, str) or not dependency.reference:
         raise DependencyError("dependency %s names no bundle." % dependency.alias)
     reference = parse_reference(dependency.reference)
+    if near is not None:
+        if not (reference.tag or reference.digest):
+            _specs(dependency)  # a malformed range fails before any registry request
+        placed = _resolve_placed(dependency, reference, near, registry_options)
+        if placed is not None:
+            return placed
     if reference.tag or reference.digest:
         return dependency.reference
     _specs(dependency)  # a malformed range fails before any registry request

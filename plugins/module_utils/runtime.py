@@ -674,7 +674,8 @@ def _open_dependencies(store, request, graph, options, root_source):
         if source is not None:
             text = source.bundle.reference
         else:
-            text = text or deps.resolve_reference(dependency, request.registry_auth)
+            text = text or deps.resolve_reference(dependency, request.registry_auth,
+                                                  near=sources.registry_reference(root_source))
             source = sources.open_source(text, request.registry_auth, recorded)
         source = sources.apply_policy(source, request.verify, recorded)
         deps.check_version(dependency, source.bundle, text)

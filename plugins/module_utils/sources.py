@@ -228,17 +228,24 @@ def _resolve_tag(reference, registry_options):
     return found[0]
 
 
-def archived_dependency(root, alias, recorded=None):
-    """The source of dependency ``alias`` carried by the archive ``root`` (a root's archive source)
-    comes from, or None when ``root`` is no archive's root or the archive does not carry it."""
-    if root is None or root.kind != ARCHIVE or root.archive_dependency is not None:
-        return None  # only a root's direct dependencies are carried (oci/archive.py)
-    from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import DEPENDENCY_MEMBER
+def registry_reference(source):
+    """The reference a registry source was opened from (pinned to its digest), else None."""
+    return source.bundle.reference if source is not None and source.kind == REGISTRY else None
 
-    if not isinstance(alias, str) or not DEPENDENCY_MEMBER.match("dependencies/%s/bundle.json" % alias):
+
+def archived_dependency(root, alias, recorded=None):
+    """The source of dependency ``alias`` of ``root`` (a source) that ``root``'s archive carries, or
+    None when ``root`` comes from no archive or its archive does not carry it. A dependency read
+    from an archive finds its own dependencies under its directory there (oci/archive.py)."""
+    if root is None or root.kind != ARCHIVE or not isinstance(alias, str) or "/" in alias:
+        return None
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import is_dependency_path
+
+    path = "%s/%s" % (root.archive_dependency, alias) if root.archive_dependency else alias
+    if not is_dependency_path(path):
         return None
     try:
-        return _open_archive(root.bundle.reference, recorded, True, alias)
+        return _open_archive(root.bundle.reference, recorded, True, path)
     except ArchiveLacksDependency:
         return None
 

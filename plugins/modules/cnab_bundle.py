@@ -25,7 +25,14 @@ description:
   - The archive of a bundle with dependencies (C(io.cnab.dependencies)) also carries every dependency, resolved
     by its version ranges as an install resolves it, under C(dependencies/<alias>/) (its C(bundle.json) and
     C(relocation-mapping.json); its images and signatures in the shared layout), so an install from that one
-    archive needs no registry. Push, copy and publish do not carry dependencies.
+    archive needs no registry. A dependency's own dependencies are carried too, nested under its directory.
+    O(dependencies=false) leaves them out.
+  - With O(dependencies=true), push, copy and publish carry every dependency (and theirs) along, each before the
+    root, as a copy (or, from an archive, a publish) of its bundle, images and signatures, in a repository of its own
+    next to O(dest) - the registry of O(dest), the repository of O(dest) with its last component replaced by the last
+    component of the dependency's repository, under the tag it was resolved to (C(reg1/lib/mysql) resolved to
+    C(v1.4.0), pushed with O(dest=reg2/site/wordpress:v1), goes to C(reg2/site/mysql:v1.4.0)). An install of the
+    root from O(dest) resolves its dependencies there first.
 options:
   src:
     description:
@@ -40,6 +47,14 @@ options:
         a C(.json) file path.
       - Omit it to inspect the bundle at O(src).
     type: str
+  dependencies:
+    description:
+      - V(true) carries the bundle's dependencies along a push, copy or publish (see the description); by default they
+        are not carried.
+      - V(false) leaves them out of an archive; by default an archive carries them.
+      - Refused for pull and inspect. The lifecycle modules' per-dependency mapping of the same name, when the group's
+        C(module_defaults) give it, is ignored.
+    type: raw
   compression:
     description: Compression of a written archive. V(gzip) is level 6, V(fast) level 1, V(best) level 9.
     type: str
@@ -134,6 +149,12 @@ EXAMPLES = r"""
     dest_registry_auth:
       docker_config: /etc/cnab/internal-registry
 
+- name: Push a bundle with its dependencies, each placed next to it (registry.internal/site/mysql:v1.4.0, ...)
+  cnab.runtime.cnab_bundle:
+    src: bundles/wordpress/bundle.json
+    dest: registry.internal/site/wordpress:0.1.0
+    dependencies: true
+
 - name: Inspect a bundle in a registry
   cnab.runtime.cnab_bundle:
     src: registry.example.com/bundles/app:1.0.0
@@ -176,9 +197,12 @@ transfer:
   sample: {blobs_uploaded: 3, blobs_mounted: 0, blobs_skipped: 1, bytes_uploaded: 2128272, manifests_written: 2,
            manifests_skipped: 0, tag_moved: true, tag_before: null}
 dependencies:
-  description: The dependencies the archive carries, by alias, each with the C(reference) it was resolved to and
-    the C(digest) of its bundle index.
-  returned: for archive, when the bundle has dependencies
+  description:
+    - The dependencies the archive carries, by alias (a nested one by the aliases on its way, joined by C(/)), each with
+      the C(reference) it was resolved to and the C(digest) of its bundle index.
+    - For push, copy and publish with O(dependencies=true), the dependencies carried, keyed the same way, each with its
+      C(source), the C(reference) it was placed at pinned by its C(digest), whether it C(changed) and its C(transfer).
+  returned: for archive, when the bundle has dependencies; for push, copy and publish with O(dependencies=true)
   type: dict
   sample: {mysql: {reference: "registry.example.com/bundles/mysql:v1.4.0",
                    digest: "sha256:5f2b5274781a06d3a3f2e7ff01bef674db057268ad03ee7e5528ea38bf753152"}}

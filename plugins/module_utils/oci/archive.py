@@ -22,8 +22,10 @@ A bundle with dependencies (io.cnab.dependencies) carries each resolved dependen
 its bundle index, config manifest, images and signatures in the shared layout, the index entry
 annotated ``io.cnab.runtime.dependency: <alias>``. The root's layout is unchanged (its index is the
 first bundle index of index.json), so tools that know nothing of dependencies read the root.
-``ThickArchive(path, dependency=alias)`` reads the archive as that dependency's bundle. Only the
-root's direct dependencies are carried (a dependency's own dependencies come from their registry).
+A dependency's own dependencies nest the same way under its directory
+(``dependencies/mysql/dependencies/disk/...``, annotated ``mysql/disk``), at most MAX_NESTING deep.
+``ThickArchive(path, dependency="mysql")`` (or ``"mysql/disk"``) reads the archive as that
+dependency's bundle.
 """
 
 import io
@@ -78,10 +80,29 @@ METADATA_LIMITS = {"bundle.json": layout.MAX_BUNDLE_SIZE,
 METADATA_TOTAL = 16 * 1024 * 1024  # the three together
 DEPENDENCIES = "dependencies/"
 DEPENDENCY_ANNOTATION = "io.cnab.runtime.dependency"
-DEPENDENCY_MEMBER = re.compile(r"^dependencies/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})/(bundle\.json|relocation-mapping\.json)$")
+MAX_NESTING = 8                  # dependencies of dependencies, at most this deep
+# dependencies/<alias>/ once per level: a dependency's own dependencies sit under its directory.
+DEPENDENCY_MEMBER = re.compile(r"^((?:dependencies/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/){1,%d})"
+                               r"(bundle\.json|relocation-mapping\.json)$" % MAX_NESTING)
 MAX_DEPENDENCIES = 64
 PREFETCH_WORKERS = 4
 PREFETCH_CHUNKS = 8              # per blob: bounded memory while fetching ahead
+
+
+def dependency_prefix(path):
+    """The archive directory of the carried dependency ``path`` (aliases joined by ``/``, the
+    root's first): ``mysql/disk`` -> ``dependencies/mysql/dependencies/disk/``."""
+    return "".join(DEPENDENCIES + alias + "/" for alias in path.split("/"))
+
+
+def dependency_path(prefix):
+    """The inverse of dependency_prefix."""
+    return "/".join(prefix.split("/")[1::2])
+
+
+def is_dependency_path(path):
+    """True when ``path`` can name a carried dependency (each alias an archive directory name)."""
+    return isinstance(path, str) and bool(DEPENDENCY_MEMBER.match(dependency_prefix(path) + "bundle.json"))
 
 
 # ------------------------------------------------------------------------------------ writing
@@ -105,7 +126,7 @@ class ArchivePlan:
         self.entries = []            # index.json descriptors
         self.relocation_mapping = {}
         self.index_digest = None
-        self.dependencies = []       # (alias, reference, ArchivePlan) of the carried dependencies
+        self.dependencies = []       # (path, reference, ArchivePlan) of the carried dependencies, nested ones too
         self._cleanup = []
 
     def add_manifest(self, raw, media_type):
@@ -122,8 +143,9 @@ class ArchivePlan:
 
     def add_dependency(self, alias, reference, plan):
         """Merge ``plan`` (a dependency's) into this one: its blobs and manifests shared, its bundle
-        index annotated with ``alias``, its image entries added unless the root names them already."""
-        if not isinstance(alias, str) or not DEPENDENCY_MEMBER.match(DEPENDENCIES + alias + "/bundle.json"):
+        index annotated with ``alias``, its image entries added unless the root names them already.
+        The dependencies ``plan`` carries itself come along, their paths under ``alias``."""
+        if not isinstance(alias, str) or "/" in alias or not is_dependency_path(alias):
             raise ArchiveError('The dependency alias "%s" cannot name an archive directory (letters, digits, "_", '
                                '"." and "-", at most 64).' % alias)
         self.manifests.update({d: m for d, m in plan.manifests.items() if d not in self.manifests})
@@ -132,8 +154,12 @@ class ArchivePlan:
         named = {(e.get("annotations") or {}).get(REF_NAME): e["digest"] for e in self.entries}
         for entry in plan.entries:
             entry = dict(entry, annotations=dict(entry.get("annotations") or {}))
-            if entry["digest"] == plan.index_digest:
+            if entry["digest"] == plan.index_digest and DEPENDENCY_ANNOTATION not in entry["annotations"]:
                 entry["annotations"][DEPENDENCY_ANNOTATION] = alias
+                self.entries.append(entry)
+                continue
+            if DEPENDENCY_ANNOTATION in entry["annotations"]:  # a bundle index of plan's own dependencies
+                entry["annotations"][DEPENDENCY_ANNOTATION] = alias + "/" + entry["annotations"][DEPENDENCY_ANNOTATION]
                 self.entries.append(entry)
                 continue
             name = entry["annotations"].get(REF_NAME)
@@ -146,6 +172,7 @@ class ArchivePlan:
             named[name] = entry["digest"]
             self.entries.append(entry)
         self.dependencies.append((alias, reference, plan))
+        self.dependencies.extend((alias + "/" + path, ref, nested) for path, ref, nested in plan.dependencies)
 
     def close(self):
         for path in self._cleanup:
@@ -359,13 +386,17 @@ def _metadata(plan):
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": plan.entries}
     yield "bundle.json", plan.bundle_bytes
     yield "relocation-mapping.json", layout.dumps(dict(sorted(plan.relocation_mapping.items())))
-    if plan.dependencies:
-        yield DEPENDENCIES, None
-    for alias, _reference, dependency in plan.dependencies:
-        yield DEPENDENCIES + alias + "/", None
-        yield DEPENDENCIES + alias + "/bundle.json", dependency.bundle_bytes
-        yield DEPENDENCIES + alias + "/relocation-mapping.json", layout.dumps(
-            dict(sorted(dependency.relocation_mapping.items())))
+    made = set()
+    for path, _reference, dependency in plan.dependencies:
+        prefix = dependency_prefix(path)
+        parts = prefix.split("/")[:-1]
+        for end in range(1, len(parts) + 1):  # dependencies/, dependencies/<alias>/, ... each once
+            directory = "/".join(parts[:end]) + "/"
+            if directory not in made:
+                made.add(directory)
+                yield directory, None
+        yield prefix + "bundle.json", dependency.bundle_bytes
+        yield prefix + "relocation-mapping.json", layout.dumps(dict(sorted(dependency.relocation_mapping.items())))
     yield "artifacts/", None
     yield LAYOUT + "/", None
     yield LAYOUT + "/oci-layout", b'{"imageLayoutVersion":"1.0.0"}'
@@ -419,7 +450,7 @@ def write_archive(source, path, registry_options=None, compression="gzip", check
             pool = pool or ClientPool(registry_options, [(reference.registry, registry_options)])
             plan = plan_from_registry(reference, pool)
         if dependencies:
-            _add_dependencies(plan, pool, registry_options)
+            _add_dependencies(plan, pool, registry_options, path)
         if _same_archive(path, plan):
             return ArchiveResult(path, plan, changed=False)
         if not check_mode:
@@ -439,15 +470,20 @@ def write_archive(source, path, registry_options=None, compression="gzip", check
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _add_dependencies(plan, pool, registry_options):
-    """Resolve the root's dependencies (as an install does) and merge each one's plan into ``plan``."""
+def _add_dependencies(plan, pool, registry_options, path, depth=1):
+    """Resolve the bundle's dependencies (as an install does), their own dependencies first, and
+    merge each one's plan into ``plan``."""
     from ansible_collections.cnab.runtime.plugins.module_utils import dependencies as deps
     from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 
     for dependency in deps.declared(plan.document):
+        if depth > MAX_NESTING:
+            raise ArchiveError("The archive %s cannot carry dependency %s: dependencies nest deeper than %d levels "
+                               "(is there a cycle?)." % (path, dependency.alias, MAX_NESTING))
         reference = deps.resolve_reference(dependency, registry_options)
         child = plan_from_registry(reference, pool)
         deps.check_version(dependency, Bundle(child.document), reference)
+        _add_dependencies(child, pool, registry_options, path, depth + 1)
         plan.add_dependency(dependency.alias, reference, child)
 
 
@@ -567,7 +603,7 @@ class ThickArchive:
         self.path = path
         # dependency: read the archive as the bundle of that carried dependency (dependencies/<alias>/)
         self.dependency = dependency
-        prefix = DEPENDENCIES + dependency + "/" if dependency else ""
+        prefix = dependency_prefix(dependency) if dependency else ""
         self._bundle_name, self._mapping_name = prefix + "bundle.json", prefix + "relocation-mapping.json"
         self.dependency_aliases = set()
         self.keep_small = keep_small
@@ -581,6 +617,7 @@ class ThickArchive:
         self.bundle_digest = None
         self.index_digest = None
         self.index = None
+        self.index_name = None  # the ref.name annotation of the bundle index read (the tag it was archived from)
         self.relocation_mapping = {}
         self.layout_index = {"manifests": []}
         self._small = {}        # digest -> bytes
@@ -652,7 +689,7 @@ class ThickArchive:
                     raise ArchiveError("The archive member %r is not a dependency's bundle.json or "
                                        "relocation-mapping.json; the archive is refused." % name[:200])
                 if carried:
-                    self.dependency_aliases.add(carried.group(1))
+                    self.dependency_aliases.add(dependency_path(carried.group(1)))
                     if len(self.dependency_aliases) > MAX_DEPENDENCIES:
                         raise ArchiveError("The archive %s carries more than %d dependencies; the archive is refused."
                                            % (self.path, MAX_DEPENDENCIES))
@@ -761,6 +798,7 @@ class ThickArchive:
                     raise ContentDigestMismatch("The archive's bundle.json does not match the digest its bundle "
                                                 "index records (%s); the archive was altered." % config_digest)
                 self.index, self.index_digest = index, entry["digest"]
+                self.index_name = (entry.get("annotations") or {}).get(REF_NAME)
                 break
 
     # ------------------------------------------------------------------ access
@@ -909,8 +947,9 @@ def archive_images(archive):
     return placed
 
 
-def publish_archive(path, reference, registry_options=None, check_mode=False, pool=None):
-    """Push the bundle in the archive at ``path`` to ``reference`` (a tag), streamed from the archive."""
+def publish_archive(path, reference, registry_options=None, check_mode=False, pool=None, dependency=None):
+    """Push the bundle in the archive at ``path`` to ``reference`` (a tag), streamed from the archive;
+    with ``dependency`` (a path of aliases), that carried dependency's bundle, with its signatures."""
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import media_type_of
     from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import (
         PushResult,
@@ -931,7 +970,7 @@ def publish_archive(path, reference, registry_options=None, check_mode=False, po
     pool = pool or ClientPool(registry_options, [(reference.registry, registry_options)])
     target = RegistryRepo(pool.get(reference.registry), reference.repository)
     stats = Stats()
-    with ThickArchive(path) as archive:
+    with ThickArchive(path, dependency=dependency) as archive:
         placed = archive_images(archive)
         graphs = [collect_graph(archive, descriptor[1]) for _image, descriptor in placed
                   if not target.has_manifest(descriptor[1])]
@@ -959,16 +998,20 @@ def publish_archive(path, reference, registry_options=None, check_mode=False, po
         else:  # an archive without a bundle index (older Porter): built and pushed as a push does
             index_digest = push_config_and_index(target, reference, archive.document, archive.bundle_bytes,
                                                  [descriptor for _image, descriptor in placed], stats, check_mode)
-        publish_signatures(archive, target, stats, check_mode)
+        publish_signatures(archive, target, stats, check_mode, own_only=dependency is not None)
         mapping = {image["image"]: "%s@%s" % (reference.name, descriptor[1]) for image, descriptor in placed}
         return PushResult(reference, index_digest, archive.bundle_digest, mapping, stats)
 
 
-def publish_signatures(archive, target, stats, check_mode):
-    """Push the archive's ``sha256-<hex>.sig`` manifests (small blobs) under their tags."""
-    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import put_blob_bytes
+def publish_signatures(archive, target, stats, check_mode, own_only=False):
+    """Push the archive's ``sha256-<hex>.sig`` manifests (small blobs) under their tags; with
+    ``own_only``, only the one of the bundle index read (a carried dependency's)."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import put_blob_bytes, signature_tag
 
+    own = signature_tag(archive.index_digest) if own_only and archive.index_digest else None
     for tag, digest, raw, media_type in archive.signature_manifests():
+        if own_only and tag != own:
+            continue
         for blob in layout.children(raw, media_type)[1]:
             put_blob_bytes(target, archive.read_blob(blob["digest"]), stats, check_mode)
         current = target.client.head_manifest(target.repository, tag)

@@ -46,11 +46,19 @@ def _local_document(src):
     return load_bundle(src).document
 
 
-def run(src, dest=None, registry_options=None, dest_registry_options=None, compression="gzip", check_mode=False):
-    """Run the operation; returns the module result (``changed``, ``operation``, digests, ``diff``)."""
+def run(src, dest=None, registry_options=None, dest_registry_options=None, compression="gzip", check_mode=False,
+        dependencies=None):
+    """Run the operation; returns the module result (``changed``, ``operation``, digests, ``diff``).
+    ``dependencies``: carry the bundle's dependencies along a push, copy or publish (when true, see
+    oci/carry.py) or leave them out of an archive (when false); None is each operation's default."""
     from ansible_collections.cnab.runtime.plugins.module_utils.oci import archive, distribution
 
     operation = operation_for(src, dest)
+    if dependencies and operation in ("pull", "inspect"):
+        raise BundleError("dependencies: true carries dependencies along a push, copy, publish or archive, not a %s."
+                          % operation)
+    carried = _carry(operation, src, dest, registry_options, dest_registry_options, check_mode) \
+        if dependencies and operation in WRITES_DEPENDENCIES else None
     if operation == "push":
         result = distribution.push_bundle(_local_document(src), dest, registry_options, check_mode)
     elif operation == "copy":
@@ -59,7 +67,8 @@ def run(src, dest=None, registry_options=None, dest_registry_options=None, compr
         result = archive.publish_archive(src, dest, dest_registry_options or registry_options, check_mode)
     elif operation == "archive":
         source = src if looks_like_reference(src) else _local_document(src)
-        result = archive.write_archive(source, dest, registry_options, compression, check_mode)
+        result = archive.write_archive(source, dest, registry_options, compression, check_mode,
+                                       dependencies=dependencies is not False)
         return _archive_output(result)
     else:
         pulled = distribution.pull_bundle(src, registry_options)
@@ -69,7 +78,39 @@ def run(src, dest=None, registry_options=None, dest_registry_options=None, compr
         output["diff"] = dict(before="", after="") if not output["changed"] else \
             dict(before="", after="%s\n" % output["path"])
         return output
-    return _push_output(operation, result)
+    output = _push_output(operation, result)
+    if carried is not None:
+        _add_carried(output, carried)
+    return output
+
+
+WRITES_DEPENDENCIES = ("push", "copy", "publish")
+
+
+def _carry(operation, src, dest, registry_options, dest_registry_options, check_mode):
+    """Every dependency to its placement next to ``dest``, before the root (oci/carry.py)."""
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci import carry
+
+    if operation == "publish":
+        from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
+
+        with ThickArchive(src, identify_only=True) as root:
+            document = root.document
+        return carry.from_archive(src, document, dest, dest_registry_options or registry_options, check_mode)
+    if operation == "push":
+        return carry.from_registries(_local_document(src), dest, registry_options, dest_registry_options, check_mode)
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.distribution import pull_bundle
+
+    return carry.from_registries(pull_bundle(src, registry_options, verify_images=False).document, dest,
+                                 registry_options, dest_registry_options, check_mode, near=src)
+
+
+def _add_carried(output, carried):
+    output["dependencies"] = carried
+    output["changed"] = output["changed"] or any(entry["changed"] for entry in carried.values())
+    moved = ["%s: %s\n" % (entry["reference"] or "", entry["digest"]) for _path, entry in sorted(carried.items())
+             if entry["transfer"].get("tag_moved")]
+    output["diff"]["after"] += "".join(moved)
 
 
 def _push_output(operation, result):

@@ -62,15 +62,20 @@ def check_registry(options, reference, index_digest, client, document=None):
 
 def check_archive(options, archive, document=None):
     """Verify the bundle in an open oci.archive.ThickArchive."""
-    policy = policy_of(options)
+    return _decide_archive(policy_of(options), archive, document, archive.path)
+
+
+def _decide_archive(policy, archive, document, where):
+    """The bundle ``archive`` was opened as (the root or a carried dependency) against its own index
+    digest: a dependency is not covered by the root's signature."""
     if not policy.active:
         return Check()
     keys = policy.trusted_keys()
     if archive.index_digest is None:
         verdict = Verdict(UNSIGNED, "the archive holds no bundle index, so nothing in it can be signed")
-        return _decide(policy, verdict, document or archive.document, archive.path)
+        return _decide(policy, verdict, document or archive.document, where)
     verdict = transport.verify_in_archive(archive, archive.index_digest, keys)
-    return _decide(policy, verdict, document or archive.document, archive.path)
+    return _decide(policy, verdict, document or archive.document, where)
 
 
 def check_local_file(options, document, path):
@@ -97,6 +102,9 @@ def check_source(options, source, recorded=None):
 
     record = runtime_custom(recorded).get("signature") if isinstance(recorded, dict) else None
     document, where = source.bundle.document, source.bundle.reference
+    carried = getattr(source, "archive_dependency", None)  # a dependency an archive carries: its own signature
+    if carried:
+        where = "%s (dependency %s)" % (where, carried)
     try:
         if source.kind == "registry":
             from ansible_collections.cnab.runtime.plugins.module_utils.oci.client import RegistryClient
@@ -114,8 +122,8 @@ def check_source(options, source, recorded=None):
                 return known
             from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
 
-            with ThickArchive(where) as archive:
-                return check_archive(policy, archive, document)
+            with ThickArchive(source.bundle.reference, dependency=carried) as archive:
+                return _decide_archive(policy, archive, document, where)
         return check_local_file(policy, document, where)
     except SignatureError:
         raise

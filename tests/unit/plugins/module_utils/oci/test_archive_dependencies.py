@@ -106,3 +106,43 @@ def test_an_alias_that_cannot_name_a_directory_or_a_clashing_image_is_refused():
     clash.entries[-1]["digest"] = sha(b"another image")
     with pytest.raises(ArchiveError, match="one archive cannot hold both"):
         root.add_dependency("other", "r/other:v1", clash)
+
+
+def test_a_dependency_of_a_dependency_nests_under_its_directory_and_reads_back(tmp_path):
+    root = _plan(_document("wordpress", "0.1.0", "example.com/wordpress:0.1.0"), "v0.1.0")
+    mysql = _plan(_document("mysql", "1.4.0", "example.com/mysql:1.4.0"), "v1.4.0")
+    disk = _plan(_document("disk", "1.0.0", "example.com/disk:1.0.0"), "v1.0.0")
+    mysql.add_dependency("disk", "registry.example/disk:v1.0.0", disk)
+    root.add_dependency("mysql", "registry.example/mysql:v1.4.0", mysql)
+    path = _write(root, tmp_path / "nested.tgz")
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+    assert names.index("dependencies/mysql/bundle.json") < names.index("dependencies/mysql/dependencies/disk/bundle.json")
+    assert names.count("dependencies/mysql/dependencies") == 1  # each directory once
+    with archive.ThickArchive(path) as read:
+        assert read.dependency_aliases == {"mysql", "mysql/disk"}
+        assert read.dependency_indexes() == {"mysql": mysql.index_digest, "mysql/disk": disk.index_digest}
+    with archive.ThickArchive(path, identify_only=True, dependency="mysql/disk") as read:
+        assert (read.document["name"], read.index_digest, read.index_name) == ("disk", disk.index_digest, "v1.0.0")
+    with pytest.raises(ArchiveLacksDependency, match="carries no dependency disk"):
+        archive.ThickArchive(path, dependency="disk").__enter__()  # only under mysql
+    assert archive.dependency_prefix("mysql/disk") == "dependencies/mysql/dependencies/disk/"
+    assert archive.dependency_path("dependencies/mysql/dependencies/disk/") == "mysql/disk"
+    assert archive.is_dependency_path("/".join(["a"] * archive.MAX_NESTING))
+    assert not archive.is_dependency_path("/".join(["a"] * (archive.MAX_NESTING + 1)))
+    assert not archive.is_dependency_path("mysql/../up")
+
+
+def test_a_dependency_is_placed_next_to_the_destination_under_the_tag_it_resolved_to():
+    from ansible_collections.cnab.runtime.plugins.module_utils.errors import DependencyError
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.carry import placed_target
+    from ansible_collections.cnab.runtime.plugins.module_utils.oci.reference import parse_reference
+
+    dest = parse_reference("reg2.example/site/wordpress:v1")
+    assert str(placed_target(dest, "reg1.example/lib/mysql:v1.4.0", "1.4.0")) == "reg2.example/site/mysql:v1.4.0"
+    assert str(placed_target(parse_reference("reg2.example/wordpress:v1"), "reg1.example/a/b/mysql", "1.4.0",
+                             "v1.4.0")) == "reg2.example/mysql:v1.4.0"
+    pinned = "reg1.example/lib/mysql@sha256:" + "0" * 64
+    assert str(placed_target(dest, pinned, "1.4.0+build.7")) == "reg2.example/site/mysql:v1.4.0_build.7"
+    with pytest.raises(DependencyError, match="cannot be placed next to reg2.example/site/wordpress"):
+        placed_target(dest, pinned, "not a version")
