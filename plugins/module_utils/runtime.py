@@ -671,13 +671,13 @@ def _child_request(request, root, name, intent, alias, options, bundle=None, sou
     return child
 
 
-def _open_dependencies(store, request, root, graph, options, root_source):
+def _open_dependencies(store, request, names, graph, options, root_source):
     """Every dependency's installation (its one read before its lock) and source, resolved and checked
     against its ranges before anything runs: the ``bundle`` override, else the root's archive when it
     carries the dependency (air gaps), else the registry."""
     opened = []
     for dependency in graph:
-        name = root.dependency(dependency.alias)
+        name = names[dependency.alias]
         installation = store.installation(name)
         recorded = installation.last_successful_modifying
         text = options[dependency.alias].get("bundle")
@@ -693,12 +693,12 @@ def _open_dependencies(store, request, root, graph, options, root_source):
     return opened
 
 
-def _recorded_wiring(store, root, graph):
+def _recorded_wiring(store, names, graph):
     """The wiring from what the dependencies' installations recorded (uninstall, custom actions), and
     those installations by alias (each one's read before its lock)."""
     wiring, read = {}, {}
     for dependency in graph:
-        name = root.dependency(dependency.alias)
+        name = names[dependency.alias]
         read[dependency.alias] = current = store.installation(name)
         claim = current.last_successful_modifying or current.last_modifying
         wiring[dependency.alias] = (name, claim["bundle"] if claim else None)
@@ -732,13 +732,13 @@ def _failed_dependency(response, alias, name, plan):
 def _execute_graph(store, installation, request, inputs, graph, on_secrets):
     options = _dependency_options(request, graph)
     root_name = installation.name
+    names = {d.alias: root_name.dependency(d.alias) for d in graph}  # each dependency's installation
     root_request = copy.copy(request)
     root_request.opened_source = inputs.source
-    root_request.claim_extra = dict(request.claim_extra,
-                                    dependencies={d.alias: root_name.dependency(d.alias) for d in graph})
+    root_request.claim_extra = dict(request.claim_extra, dependencies=dict(names))
     plan, diffs = [], {}
     if request.intent in ("uninstall", "absent", "action"):
-        root_request.wiring, read = _recorded_wiring(store, root_name, graph)
+        root_request.wiring, read = _recorded_wiring(store, names, graph)
         root = _execute_one(store, installation, root_request,
                             _resolve(store, installation, root_request, on_secrets), on_secrets)
         plan.append(_plan_entry(root, installation.name, None))
@@ -746,7 +746,7 @@ def _execute_graph(store, installation, request, inputs, graph, on_secrets):
             root.plan = plan
             return root
         for dependency in reversed(graph):
-            name = root_name.dependency(dependency.alias)
+            name = names[dependency.alias]
             child = _child_request(request, root_name, name, request.intent, dependency.alias,
                                    options[dependency.alias], bundle=options[dependency.alias].get("bundle"),
                                    installation=read[dependency.alias])
@@ -758,7 +758,7 @@ def _execute_graph(store, installation, request, inputs, graph, on_secrets):
         return _graph_response(root, plan, diffs)
     intent = "install" if request.intent == "install" else "present"
     wiring = {}
-    opened = _open_dependencies(store, request, root_name, graph, options, inputs.source)
+    opened = _open_dependencies(store, request, names, graph, options, inputs.source)
     for dependency, name, text, source, read in opened:
         child = _child_request(request, root_name, name, intent, dependency.alias, options[dependency.alias], text,
                                source, read)
