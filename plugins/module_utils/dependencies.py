@@ -4,8 +4,8 @@ Pure parsing and resolution; running the graph is runtime.py's (``_execute_graph
 
 - **Order**: ``sequence`` when it lists every alias, else the order of ``requires`` (as Porter).
 - **Naming**: the dependency ``alias`` of installation ``root`` is the installation ``root-alias``
-  (Porter's convention), in the same claim store, made by ``identifiers.InstallationName.dependency``
-  (checked once there, carried as a checked name from then on).
+  (Porter's convention), in the same claim store: ``installation_name`` makes it an
+  ``identifiers.InstallationName`` (checked once there, carried as a checked name from then on).
 - **Versions**: a reference with a tag or a digest is used as it is; a tag-less one is resolved by
   listing the repository's tags (the registry's tags API) and taking the highest SemVer tag that
   satisfies every range. Either way the bundle's own ``version`` must satisfy every range.
@@ -20,8 +20,8 @@ spec says), and with ``prereleases: true`` a pre-release version is matched as i
 """
 
 from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
-from ansible_collections.cnab.runtime.plugins.module_utils.identifiers import InstallationName
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import DependencyError
+from ansible_collections.cnab.runtime.plugins.module_utils.identifiers import InstallationName
 
 EXTENSION = bundle_validation.DEPENDENCIES
 PARENT = "parentInstallation"  # claim custom["cnab.runtime"] keys of a dependency's claims
@@ -67,8 +67,9 @@ def declared(bundle):
 
 
 def installation_name(root, alias):
-    """The checked ``InstallationName`` of dependency ``alias`` of installation ``root``."""
-    return InstallationName(root).dependency(alias)
+    """The ``InstallationName`` of dependency ``alias`` of installation ``root``: refused as bad input
+    when the two together break the rule (too long, say). A valid whole has a valid ``root``."""
+    return InstallationName("%s-%s" % (root, alias))
 
 
 def _version(text):

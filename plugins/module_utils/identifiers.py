@@ -46,8 +46,8 @@ class InstallationName(str):
     so holding one proves the check was made: a run checks the name it is given once (at its
     boundary) and everything downstream (runtime, stores, dependencies) carries this type.
     Checking one again is free: ``InstallationName(name)`` returns a checked ``name`` as it is.
-    String operations (``%``, slicing, methods) give plain ``str``: a name derived from one
-    (a dependency's) goes through the constructor again, as ``dependency`` does."""
+    String operations (``%``, slicing, methods) give plain ``str``: a name derived from one (a
+    dependency's, ``dependencies.installation_name``) goes through the constructor again."""
 
     __slots__ = ()
 
@@ -60,11 +60,6 @@ class InstallationName(str):
                 % (name,)
             )
         return super().__new__(cls, name)
-
-    def dependency(self, alias):
-        """The installation of this installation's dependency ``alias``: ``<name>-<alias>``
-        (Porter's convention), in the same claim store; refused as bad input when too long."""
-        return InstallationName("%s-%s" % (self, alias))
 
 
 def check_installation_name(name):

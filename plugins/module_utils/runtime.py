@@ -732,7 +732,7 @@ def _failed_dependency(response, alias, name, plan):
 def _execute_graph(store, installation, request, inputs, graph, on_secrets):
     options = _dependency_options(request, graph)
     root_name = installation.name
-    names = {d.alias: root_name.dependency(d.alias) for d in graph}  # each dependency's installation
+    names = {d.alias: deps.installation_name(root_name, d.alias) for d in graph}  # made (and checked) once
     root_request = copy.copy(request)
     root_request.opened_source = inputs.source
     root_request.claim_extra = dict(request.claim_extra, dependencies=dict(names))

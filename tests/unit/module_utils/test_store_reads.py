@@ -10,6 +10,7 @@ import pathlib
 
 import pytest
 
+from ansible_collections.cnab.runtime.plugins.module_utils import dependencies as deps
 from ansible_collections.cnab.runtime.plugins.module_utils import identifiers, runtime
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError
@@ -142,11 +143,11 @@ def test_an_installation_name_is_made_only_by_its_check():
     assert isinstance(name, str) and name == "wp"
     assert identifiers.InstallationName(name) is name  # already checked: taken as it is
     assert identifiers.check_installation_name(name) is name
-    dependency = name.dependency("mysql")
+    dependency = deps.installation_name(name, "mysql")
     assert type(dependency) is identifiers.InstallationName and dependency == "wp-mysql"
     assert type(name + "-x") is str and type(name[:1]) is str  # derived text is not a checked name
     for bad in ("../x", "", None, "a/b", "x" * 254):
         with pytest.raises(ActionError, match="is invalid"):
             identifiers.InstallationName(bad)
     with pytest.raises(ActionError, match="is invalid"):
-        identifiers.InstallationName("x" * 250).dependency("mysql")
+        deps.installation_name(identifiers.InstallationName("x" * 250), "mysql")
