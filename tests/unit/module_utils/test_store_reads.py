@@ -144,8 +144,9 @@ def test_an_installation_name_is_made_only_by_its_check():
     assert identifiers.InstallationName(name) is name  # already checked: taken as it is
     assert identifiers.check_installation_name(name) is name
     dependency = deps.installation_name(name, "mysql")
-    assert type(dependency) is identifiers.InstallationName and dependency == "wp-mysql"
-    assert type(name + "-x") is str and type(name[:1]) is str  # derived text is not a checked name
+    assert isinstance(dependency, identifiers.InstallationName) and dependency == "wp-mysql"
+    derived = (name + "-x", name[:1], name.upper(), "%s" % name)
+    assert not any(isinstance(text, identifiers.InstallationName) for text in derived)  # not checked names
     for bad in ("../x", "", None, "a/b", "x" * 254):
         with pytest.raises(ActionError, match="is invalid"):
             identifiers.InstallationName(bad)
