@@ -334,18 +334,17 @@ def run_claim_info_module():
         supports_check_mode=True,
     )
     from ansible_collections.cnab.runtime.plugins.module_utils import lookup
-    from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import open_store
+    from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
 
     params = module.params
     try:
         store = open_store(backend_fallbacks(params["claim_store"]))
         if params["installation"]:
-            installation = lookup.describe_installation(
-                store, params["installation"], params["history"], params["reveal_sensitive"]
-            )
+            name = check_installation_name(params["installation"])  # the one check; carried checked from here
+            installation = lookup.describe_installation(store, name, params["history"], params["reveal_sensitive"])
             from ansible_collections.cnab.runtime.plugins.module_utils.dependencies import describe_dependencies
 
-            installation["dependencies"] = describe_dependencies(store, params["installation"])
+            installation["dependencies"] = describe_dependencies(store, name)
             result = dict(installation=installation)
         else:
             result = dict(installations=lookup.list_installations(store, params["name_pattern"], params["status"]))

@@ -4,7 +4,8 @@ Pure parsing and resolution; running the graph is runtime.py's (``_execute_graph
 
 - **Order**: ``sequence`` when it lists every alias, else the order of ``requires`` (as Porter).
 - **Naming**: the dependency ``alias`` of installation ``root`` is the installation ``root-alias``
-  (Porter's convention), in the same claim store.
+  (Porter's convention), in the same claim store: ``installation_name`` makes it an
+  ``identifiers.InstallationName`` (checked once there, carried as a checked name from then on).
 - **Versions**: a reference with a tag or a digest is used as it is; a tag-less one is resolved by
   listing the repository's tags (the registry's tags API) and taking the highest SemVer tag that
   satisfies every range. Either way the bundle's own ``version`` must satisfy every range.
@@ -20,6 +21,7 @@ spec says), and with ``prereleases: true`` a pre-release version is matched as i
 
 from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import DependencyError
+from ansible_collections.cnab.runtime.plugins.module_utils.identifiers import InstallationName
 
 EXTENSION = bundle_validation.DEPENDENCIES
 PARENT = "parentInstallation"  # claim custom["cnab.runtime"] keys of a dependency's claims
@@ -65,7 +67,9 @@ def declared(bundle):
 
 
 def installation_name(root, alias):
-    return "%s-%s" % (root, alias)
+    """The ``InstallationName`` of dependency ``alias`` of installation ``root``: refused as bad input
+    when the two together break the rule (too long, say). A valid whole has a valid ``root``."""
+    return InstallationName("%s-%s" % (root, alias))
 
 
 def _version(text):
@@ -186,8 +190,8 @@ def claim_custom(parent, alias):
 
 
 def describe_dependencies(store, root):
-    """The dependencies of installation ``root`` (from its latest modifying claim's bundle), each
-    with its installation name, status and bundle version: cnab_claim_info's view."""
+    """The dependencies of installation ``root`` (an ``InstallationName``; from its latest modifying
+    claim's bundle), each with its installation name, status and bundle version: cnab_claim_info's view."""
     installation = store.installation(root)
     claim = installation.last_successful_modifying or installation.last_modifying if installation.exists else None
     found = []

@@ -41,14 +41,30 @@ def is_output_name(name):
     return isinstance(name, str) and len(name) <= MAX_OUTPUT_NAME and OUTPUT_NAME.fullmatch(name) is not None
 
 
+class InstallationName(str):
+    """An installation name that passed the rule. Only this constructor makes one and it checks,
+    so holding one proves the check was made: a run checks the name it is given once (at its
+    boundary) and everything downstream (runtime, stores, dependencies) carries this type.
+    Checking one again is free: ``InstallationName(name)`` returns a checked ``name`` as it is.
+    String operations (``%``, slicing, methods) give plain ``str``: a name derived from one (a
+    dependency's, ``dependencies.installation_name``) goes through the constructor again."""
+
+    __slots__ = ()
+
+    def __new__(cls, name):
+        if isinstance(name, InstallationName):
+            return name
+        if not is_installation_name(name):
+            raise ActionError(
+                "installation name %r is invalid: use letters, digits, '.', '_' and '-', starting with a letter or digit."
+                % (name,)
+            )
+        return super().__new__(cls, name)
+
+
 def check_installation_name(name):
-    """A name given by the user (a module option): refused as bad input."""
-    if not is_installation_name(name):
-        raise ActionError(
-            "installation name %r is invalid: use letters, digits, '.', '_' and '-', starting with a letter or digit."
-            % (name,)
-        )
-    return name
+    """A name given by the user (a module option), as an ``InstallationName``: refused as bad input."""
+    return InstallationName(name)
 
 
 def shown(value):

@@ -8,7 +8,6 @@ import fnmatch
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK, Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name
 
 
 def claim_summary(claim):
@@ -62,7 +61,8 @@ def recorded_parameters(claim):
 
 
 def describe_installation(store, name, history=False, reveal=False):
-    installation = store.installation(check_installation_name(name))
+    """cnab_claim_info's view of installation ``name``, an ``InstallationName`` (checked by the caller)."""
+    installation = store.installation(name)
     if not installation.exists:
         return {"name": name, "exists": False, "status": model.STATUS_UNKNOWN}
     current = current_claim(installation)

@@ -15,7 +15,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sour
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import check_installation_name, open_store
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import open_store
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleError,
     Cancelled,
@@ -23,6 +23,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     DependencyError,
     DriverError,
 )
+from ansible_collections.cnab.runtime.plugins.module_utils.identifiers import InstallationName
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import (
     binary_outputs,
     claim_summary,
@@ -60,6 +61,7 @@ class Request:
         self.dependencies = dependencies or {}
         # Set by the graph run (_execute_graph), never by the adapter:
         self.opened_source = None  # the BundleSource already opened (and checked) for this run
+        self.read_installation = None  # the Installation the graph run read for this run, before the lock
         self.wiring = None  # {alias: (installation name, bundle document)} of the root's dependencies
         self.claim_extra = {}  # more custom["cnab.runtime"] keys for the claims of this run
 
@@ -137,8 +139,10 @@ def execute(request, on_secrets=None):
         if _action_info(source.bundle, request.action).stateless:
             return _run_untracked(request, source, v.encode_file_parameters(source.bundle, request.parameters),
                                   request.credentials, on_secrets)
-    name = check_installation_name(request.installation)
-    installation = store.installation(name)
+    # The run's one check of its name (a dependency's comes checked); from here on it is an
+    # InstallationName, and the history read here is the one read before the lock.
+    name = InstallationName(request.installation)
+    installation = request.read_installation if request.read_installation is not None else store.installation(name)
     inputs = _resolve(store, installation, request, on_secrets)
     graph = deps.declared(inputs.bundle) if inputs.bundle is not None and request.wiring is None else []
     if graph:
@@ -319,8 +323,11 @@ def _settle_interrupted(store, installation, driver, request):
             reaped = "its container could not be checked: %s" % str(exc).rstrip(".")
         if reaped:
             message += "; " + reaped
-    store.write_result(installation.name, model.new_result(claim, model.STATUS_UNKNOWN, message), {}, ())
-    return store.installation(installation.name)
+    result = model.new_result(claim, model.STATUS_UNKNOWN, message)
+    store.write_result(installation.name, result, {}, ())
+    # Nothing else writes while we hold the lock: the history is the one read plus this result.
+    recorded = [r for results in installation.results.values() for r in results]
+    return model.Installation(installation.name, installation.claims, recorded + [result])
 
 
 def _operation(source, claim, action, inputs, cancel=None):
@@ -605,7 +612,7 @@ def _sensitive_names(request, given):
     try:
         recorded, stored = set(), None
         if request.installation:
-            installation = open_store(request.claim_store).installation(check_installation_name(request.installation))
+            installation = open_store(request.claim_store).installation(InstallationName(request.installation))
             stored = installation.last_successful_modifying or installation.last_modifying
             recorded = recorded_sensitive_parameters(installation)
         if request.bundle:
@@ -648,7 +655,9 @@ def _dependency_options(request, graph):
     return {alias: dict(given.get(alias) or {}) for alias in aliases}
 
 
-def _child_request(request, name, intent, alias, options, bundle=None, source=None):
+def _child_request(request, root, name, intent, alias, options, bundle=None, source=None, installation=None):
+    """The request of dependency ``alias`` (installation ``name`` of the graph of ``root``), with
+    ``installation``, its history as the graph run read it, so that its run reads it only under the lock."""
     credentials = dict(request.credentials or {})  # the root's, for the names the dependency declares
     credentials.update(options.get("credentials") or {})
     child = Request(intent, installation=name, bundle=bundle, parameters=options.get("parameters"),
@@ -657,18 +666,20 @@ def _child_request(request, name, intent, alias, options, bundle=None, source=No
                     lock_timeout=request.lock_timeout, reveal_sensitive=request.reveal_sensitive,
                     registry_auth=request.registry_auth, verify=request.verify)
     child.opened_source = source
-    child.claim_extra = deps.claim_custom(request.installation, alias)
+    child.read_installation = installation
+    child.claim_extra = deps.claim_custom(root, alias)
     return child
 
 
-def _open_dependencies(store, request, graph, options, root_source):
-    """Every dependency's source, resolved and checked against its ranges before anything runs: the
-    ``bundle`` override, else the root's archive when it carries the dependency (air gaps), else the
-    registry."""
+def _open_dependencies(store, request, names, graph, options, root_source):
+    """Every dependency's installation (its one read before its lock) and source, resolved and checked
+    against its ranges before anything runs: the ``bundle`` override, else the root's archive when it
+    carries the dependency (air gaps), else the registry."""
     opened = []
     for dependency in graph:
-        name = check_installation_name(deps.installation_name(request.installation, dependency.alias))
-        recorded = store.installation(name).last_successful_modifying
+        name = names[dependency.alias]
+        installation = store.installation(name)
+        recorded = installation.last_successful_modifying
         text = options[dependency.alias].get("bundle")
         source = None if text else sources.archived_dependency(root_source, dependency.alias, recorded)
         if source is not None:
@@ -679,19 +690,20 @@ def _open_dependencies(store, request, graph, options, root_source):
             source = sources.open_source(text, request.registry_auth, recorded)
         source = sources.apply_policy(source, request.verify, recorded)
         deps.check_version(dependency, source.bundle, text)
-        opened.append((dependency, name, text, source))
+        opened.append((dependency, name, text, source, installation))
     return opened
 
 
-def _recorded_wiring(store, request, graph):
-    """The wiring from what the dependencies' installations recorded (uninstall, custom actions)."""
-    wiring = {}
+def _recorded_wiring(store, names, graph):
+    """The wiring from what the dependencies' installations recorded (uninstall, custom actions), and
+    those installations by alias (each one's read before its lock)."""
+    wiring, read = {}, {}
     for dependency in graph:
-        name = deps.installation_name(request.installation, dependency.alias)
-        current = store.installation(name)
+        name = names[dependency.alias]
+        read[dependency.alias] = current = store.installation(name)
         claim = current.last_successful_modifying or current.last_modifying
         wiring[dependency.alias] = (name, claim["bundle"] if claim else None)
-    return wiring
+    return wiring, read
 
 
 def _plan_entry(response, name, alias):
@@ -720,14 +732,14 @@ def _failed_dependency(response, alias, name, plan):
 
 def _execute_graph(store, installation, request, inputs, graph, on_secrets):
     options = _dependency_options(request, graph)
+    root_name = installation.name
+    names = {d.alias: deps.installation_name(root_name, d.alias) for d in graph}  # made (and checked) once
     root_request = copy.copy(request)
     root_request.opened_source = inputs.source
-    root_request.claim_extra = dict(request.claim_extra,
-                                    dependencies={d.alias: deps.installation_name(request.installation, d.alias)
-                                                  for d in graph})
+    root_request.claim_extra = dict(request.claim_extra, dependencies=dict(names))
     plan, diffs = [], {}
     if request.intent in ("uninstall", "absent", "action"):
-        root_request.wiring = _recorded_wiring(store, request, graph)
+        root_request.wiring, read = _recorded_wiring(store, names, graph)
         root = _execute_one(store, installation, root_request,
                             _resolve(store, installation, root_request, on_secrets), on_secrets)
         plan.append(_plan_entry(root, installation.name, None))
@@ -735,9 +747,10 @@ def _execute_graph(store, installation, request, inputs, graph, on_secrets):
             root.plan = plan
             return root
         for dependency in reversed(graph):
-            name = deps.installation_name(request.installation, dependency.alias)
-            child = _child_request(request, name, request.intent, dependency.alias, options[dependency.alias],
-                                   bundle=options[dependency.alias].get("bundle"))
+            name = names[dependency.alias]
+            child = _child_request(request, root_name, name, request.intent, dependency.alias,
+                                   options[dependency.alias], bundle=options[dependency.alias].get("bundle"),
+                                   installation=read[dependency.alias])
             response = _run_dependency(child, dependency.alias, on_secrets)
             plan.append(_plan_entry(response, name, dependency.alias))
             diffs[dependency.alias] = response.diff
@@ -746,8 +759,10 @@ def _execute_graph(store, installation, request, inputs, graph, on_secrets):
         return _graph_response(root, plan, diffs)
     intent = "install" if request.intent == "install" else "present"
     wiring = {}
-    for dependency, name, text, source in _open_dependencies(store, request, graph, options, inputs.source):
-        child = _child_request(request, name, intent, dependency.alias, options[dependency.alias], text, source)
+    opened = _open_dependencies(store, request, names, graph, options, inputs.source)
+    for dependency, name, text, source, read in opened:
+        child = _child_request(request, root_name, name, intent, dependency.alias, options[dependency.alias], text,
+                               source, read)
         response = _run_dependency(child, dependency.alias, on_secrets)
         plan.append(_plan_entry(response, name, dependency.alias))
         diffs[dependency.alias] = response.diff
@@ -755,8 +770,11 @@ def _execute_graph(store, installation, request, inputs, graph, on_secrets):
             return _failed_dependency(response, dependency.alias, name, plan)
         wiring[dependency.alias] = (name, source.bundle.document)
     root_request.wiring = wiring
-    current = store.installation(installation.name)
-    root = _execute_one(store, current, root_request, _resolve(store, current, root_request, on_secrets), on_secrets)
+    # The root's history read by ``execute`` stays its one read before the lock: the dependencies'
+    # runs write only their own installations, and a run that recorded something on the root
+    # meanwhile is seen under the lock (``_execute_one`` compares snapshots).
+    root = _execute_one(store, installation, root_request, _resolve(store, installation, root_request, on_secrets),
+                        on_secrets)
     plan.append(_plan_entry(root, installation.name, None))
     return _graph_response(root, plan, diffs)
 
@@ -771,10 +789,15 @@ def _graph_response(root, plan, diffs):
 
 
 def _dependency_values(store, bundle, wiring, given):
-    """Root parameters fed by ``dependencies.output`` sources: the dependency's latest output."""
+    """Root parameters fed by ``dependencies.output`` sources: the dependency's latest output. Only
+    the dependencies such a source reads are read from the store."""
     given = {n for n, value in (given or {}).items() if value is not None}
+    read = {alias for parameter, (alias, _output) in parameter_sources.dependency_sources(bundle).items()
+            if parameter not in given}
     fed = {}
     for alias, (name, _document) in sorted(wiring.items()):
+        if alias not in read:
+            continue
         fed.update(parameter_sources.resolve_dependency(bundle, alias, store.installation(name), store.output_values,
                                                         skip=given))
     return fed
