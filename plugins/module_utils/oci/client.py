@@ -307,8 +307,8 @@ class RegistryClient:
             sent.update(self._auth_header(scope))
             try:
                 response = self._session.request(method, target, data=data, headers=sent, stream=stream,
-                                                          timeout=self.timeout, verify=self._verify,
-                                                          allow_redirects=method in ("GET", "HEAD"))
+                                                 timeout=self.timeout, verify=self._verify,
+                                                 allow_redirects=method in ("GET", "HEAD"))
             except requests.exceptions.SSLError:
                 raise RegistryError("The TLS connection to registry %s failed; set ca_cert to its CA bundle "
                                     "(or insecure: true)." % self.registry) from None
