@@ -26,7 +26,8 @@ help:
 	@echo "             tarball, in its own venv build/tools/galaxy-importer; any warning fails"
 	@echo "make matrix  on ansible-core 2.16, 2.17, 2.18, 2.19 (venvs in build/matrix/<version>): ansible-test"
 	@echo "             sanity, ansible-lint and an integration smoke (MATRIX_CORES=\"2.16 2.19\" for a subset)"
-	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run)"
+	@echo "make bench   benchmarks/ (ratios against baselines measured in the same run); the no-op benchmark"
+	@echo "             once per ansible-core in its matrix venv (BENCH_CORES=\"2.16 2.19\" for a subset)"
 	@echo "make sanity  ansible-test sanity on a copy laid out as ansible_collections/cnab/runtime"
 	@echo "make docs    antsibull-docs lint + the docs site (modules, roles, lookup, the guides) built offline"
 	@echo "             with Sphinx -W -n into build/docs/build/html + headless-Chromium check of a module page"
@@ -69,8 +70,16 @@ galaxy-import: setup
 matrix: setup docker registries
 	scripts/matrix.sh
 
+# The no-op benchmark runs once per ansible-core the collection claims, each in its matrix venv
+# (scripts/matrix.sh creates a missing one; BENCH_CORES="2.16 2.19" for a subset).
+BENCH_CORES ?= 2.16 2.17 2.18 2.19
 bench: setup docker registries
-	python benchmarks/noop_overhead.py --venv $(VENV)
+	MATRIX_CORES="$(BENCH_CORES)" MATRIX_VENVS_ONLY=1 scripts/matrix.sh
+	mkdir -p build/bench
+	for core in $(BENCH_CORES); do \
+	  python benchmarks/noop_overhead.py --venv "$${MATRIX_VENVS:-$(CURDIR)/build/matrix}/$$core" \
+	    | tee "build/bench/noop_overhead-$$core.txt"; \
+	done
 	python benchmarks/install_overhead.py
 	python benchmarks/kubernetes_driver.py
 	python benchmarks/distribution.py

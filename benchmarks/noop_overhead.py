@@ -63,21 +63,33 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(work):
-    venv_bin = os.path.join(os.path.abspath(ARGS.venv), "bin")
+def copy_collection(work):
+    """A copy of the collection as it is now, under ``work``: edits made while a benchmark runs do not
+    leak into it. Returns the ANSIBLE_COLLECTIONS_PATH to use."""
     collections = os.path.join(work, "collections")
-    # A copy of the collection as it is now: edits made while the benchmark runs do not leak into it.
     tree = os.path.join(collections, "ansible_collections", "cnab", "runtime")
     os.makedirs(tree)
     for part in ("galaxy.yml", "meta", "plugins"):
         copy = shutil.copytree if os.path.isdir(os.path.join(REPO, part)) else shutil.copy
         copy(os.path.join(REPO, part), os.path.join(tree, part),
              **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
-    env = dict(os.environ, CNAB_HOME=os.path.join(work, "home"), ANSIBLE_COLLECTIONS_PATH=collections,
+    return collections
+
+
+def bench_env(work, venv_bin):
+    """The environment of every timed command: the venv's Ansible and Python, the copied collection,
+    a claim store of the run's own."""
+    env = dict(os.environ, CNAB_HOME=os.path.join(work, "home"), ANSIBLE_COLLECTIONS_PATH=copy_collection(work),
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                ANSIBLE_PYTHON_INTERPRETER=os.path.join(venv_bin, "python"), ANSIBLE_NOCOLOR="1",
                PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""))
     env.pop("PYTHONPATH", None)
+    return env
+
+
+def run(work):
+    venv_bin = os.path.join(os.path.abspath(ARGS.venv), "bin")
+    env = bench_env(work, venv_bin)
     ansible, ansible_playbook = os.path.join(venv_bin, "ansible"), os.path.join(venv_bin, "ansible-playbook")
     version = subprocess.run([os.path.join(venv_bin, "python"), "-c", "import ansible.release as r; print(r.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()

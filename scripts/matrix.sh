@@ -11,6 +11,7 @@
 # two sanity runs must not create them at once), and ansible-lint + smoke for each version (the smoke's
 # names are unique per test, its claim stores private). Logs: <venv>/{sanity,smoke}.log.
 #   MATRIX_CORES="2.16 2.19" make matrix     a subset
+#   MATRIX_VENVS_ONLY=1                      create/refresh the venvs and stop (make bench uses them)
 #   MATRIX_VENVS=<dir>                       where the venvs live (default build/matrix; .ci/run keeps them in
 #                                            ~/.cache so that CI's fresh clones reuse them)
 set -euo pipefail
@@ -43,6 +44,9 @@ for core in "${cores[@]}"; do
   fi
   echo "matrix: $core -> $("$venv/bin/ansible" --version | head -1)"
 done
+if [ "${MATRIX_VENVS_ONLY:-0}" = 1 ]; then
+  exit 0
+fi
 
 # --- the two lanes ----------------------------------------------------------------------------------------
 # Each step appends "<version> <step> <seconds> <ok|FAILED>" to build/matrix/results.

@@ -54,3 +54,19 @@ def test_failure_is_one_sentence_without_secrets(ansible, registries, repo_name)
                                                 "registry_auth": {"username": "cnab", "password": "sekrit-wrong"}})
     assert result.get("failed") and "refused" in result["msg"] and registries.basic.host in result["msg"]
     assert "sekrit-wrong" not in out
+
+
+def test_an_unchanged_push_needs_neither_oras_nor_jsonschema(ansible, registries, repo_name, tmp_path):
+    """What keeps an unchanged re-push cheap: oras-py (which imports jsonschema) is loaded only to read
+    a Docker config file or a bearer challenge, so the re-push succeeds with both made unimportable."""
+    args = {"src": HELLO, "dest": registries.open.ref(repo_name, "v1")}
+    first, out = ansible.adhoc("cnab_bundle", args)
+    assert first.get("changed") is True, out
+    shim = tmp_path / "shim"
+    for package in ("oras", "jsonschema"):
+        (shim / package).mkdir(parents=True)
+        (shim / package / "__init__.py").write_text('raise ImportError("no module named %s (test shim)")\n' % package)
+    ansible.env["PYTHONPATH"] = str(shim)
+    again, out = ansible.adhoc("cnab_bundle", args)
+    assert again.get("changed") is False and again.get("failed") is not True, out
+    assert again["digest"] == first["digest"]

@@ -1,8 +1,11 @@
-"""A client for one OCI registry (distribution-spec v2 API), on top of ``oras.provider.Registry``.
+"""A client for one OCI registry (distribution-spec v2 API), on a ``requests`` session set up as
+``oras.provider.Registry`` sets up its own (every cookie refused).
 
-oras-py supplies the HTTP session (cookie policy, TLS settings) and the credential lookup in the
-Docker config file (``auths``, ``credHelpers``, ``credsStore``). Its request flow falls short for
-bundles, so this module drives the session itself, through those public attributes:
+oras-py supplies the credential lookup in the Docker config file (``auths``, ``credHelpers``,
+``credsStore``) and the parsing of a bearer challenge; both are imported only when needed (a Docker
+config file exists, a registry asks for a token), because ``oras.provider`` imports ``jsonschema``
+and costs more to import than most registry operations take (docs/benchmarks.md). Its request flow
+falls short for bundles, so this module drives the session itself:
 - it caches one bearer token per Registry and re-sends it on a 401, so a push after a pull-scoped
   HEAD is refused (oras-py issue #187): tokens here are cached per repository+action scope;
 - it reads whole blobs into memory on upload and never verifies downloads: bodies here stream and
@@ -27,6 +30,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     ManifestRefused,
     RegistryAuthError,
     RegistryError,
+    require_library,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.oci.content import (
     ACCEPT,
@@ -120,23 +124,30 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._tokens = {}        # scope string -> bearer token
         self._challenge = None   # ("basic", None) or ("bearer", {realm, service})
-        self._registry = self._oras_registry()
+        self._session = self._new_session()
 
     # ------------------------------------------------------------------ setup
-    def _oras_registry(self):
-        from ansible_collections.cnab.runtime.plugins.module_utils.errors import require_library
+    def _new_session(self):
+        from http.cookiejar import DefaultCookiePolicy
 
         requests = require_library("requests", "requests", "reaching an OCI registry", RegistryError)
-        provider = require_library("oras.provider", "oras", "reaching an OCI registry", RegistryError)
-
-        registry = provider.Registry(hostname=self.host, insecure=self.plain_http, tls_verify=self._verify,
-                                     auth_backend="basic")
+        session = requests.Session()
+        # As oras-py's Registry: no cookies (some registries, Harbor among them, take one as the sign
+        # of a browser and start asking for CSRF tokens), and no warning per unverified request.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        if not self._verify:
+            requests.packages.urllib3.disable_warnings()
         # Bundles move blobs in parallel: a connection pool per worker thread.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
-        registry.session.mount("http://", adapter)
-        registry.session.mount("https://", adapter)
-        registry.session.headers["User-Agent"] = "cnab.runtime"
-        return registry
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = "cnab.runtime"
+        return session
+
+    def _config_backend(self):
+        """oras-py's Docker-config credential backend, on this client's session."""
+        auth = require_library("oras.auth", "oras", "reaching an OCI registry", RegistryError)
+        return auth.get_auth_backend("basic", self._session, self.plain_http, tls_verify=self._verify)
 
     def _basic_credentials(self):
         """base64 ``user:password`` from the options, else from the Docker config; None when anonymous."""
@@ -157,7 +168,7 @@ class RegistryClient:
                 config = json.load(handle)
         except (OSError, ValueError) as exc:
             raise RegistryAuthError("The Docker config file %s cannot be read (%s)." % (path, exc)) from None
-        backend = self._registry.auth
+        backend = self._config_backend()
         # oras-py's backend resolves inline ``auth``, ``credHelpers`` and ``credsStore`` (running
         # docker-credential-<name> get); it is fed this file only, not also ~/.docker.
         backend._auth_config = {"auths": dict(config.get("auths") or {}), "credsStore": config.get("credsStore"),
@@ -199,8 +210,6 @@ class RegistryClient:
     def _learn(self, response, scope, sent):
         """Handle a 401 challenge to a request that carried the ``sent`` Authorization header (or
         None): remember the scheme, fetch a token for ``scope``. False when nothing new can be tried."""
-        import oras.auth.utils
-
         header = response.headers.get("Www-Authenticate", "")
         kind = header.split(" ", 1)[0].lower()
         if kind == "basic":
@@ -209,7 +218,8 @@ class RegistryClient:
             return credentials is not None and sent != "Basic %s" % credentials
         if kind != "bearer":
             return False
-        parsed = oras.auth.utils.parse_auth_header(header)
+        auth_utils = require_library("oras.auth.utils", "oras", "reaching an OCI registry", RegistryError)
+        parsed = auth_utils.parse_auth_header(header)
         self._challenge = ("bearer", {"realm": parsed.realm, "service": parsed.service})
         with self._lock:
             cached = self._tokens.get(scope)
@@ -228,7 +238,7 @@ class RegistryClient:
         params += [("scope", scope) for scope in scopes]
         headers = {"Accept": "application/json"}
         credentials = self._basic_credentials()
-        session = self._registry.session
+        session = self._session
         try:
             if self.options["token"] and not credentials:
                 # An identity token (docker login's refresh token) is exchanged with the OAuth2 flow.
@@ -262,7 +272,7 @@ class RegistryClient:
         import requests
 
         try:
-            self._registry.session.get("https://%s/v2/" % self.host, timeout=self.timeout, verify=self._verify)
+            self._session.get("https://%s/v2/" % self.host, timeout=self.timeout, verify=self._verify)
         except requests.exceptions.SSLError:
             if not self.options["insecure"]:
                 raise RegistryError("The registry %s does not answer over TLS with a trusted certificate; set ca_cert "
@@ -296,9 +306,9 @@ class RegistryClient:
             sent = dict(headers or {})
             sent.update(self._auth_header(scope))
             try:
-                response = self._registry.session.request(method, target, data=data, headers=sent, stream=stream,
-                                                          timeout=self.timeout, verify=self._verify,
-                                                          allow_redirects=method in ("GET", "HEAD"))
+                response = self._session.request(method, target, data=data, headers=sent, stream=stream,
+                                                 timeout=self.timeout, verify=self._verify,
+                                                 allow_redirects=method in ("GET", "HEAD"))
             except requests.exceptions.SSLError:
                 raise RegistryError("The TLS connection to registry %s failed; set ca_cert to its CA bundle "
                                     "(or insecure: true)." % self.registry) from None
