@@ -33,4 +33,3 @@ _CONNECTION = r"""
 def connection_suboptions(option, subject):
     """The connection settings as suboptions (six spaces deep) of ``option``, which reaches ``subject``."""
     return _CONNECTION.format(option=option, subject=subject).strip("\n") + "\n"
-

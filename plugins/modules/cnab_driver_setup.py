@@ -7,7 +7,8 @@ module: cnab_driver_setup
 short_description: Prepare a Kubernetes namespace for the kubernetes driver
 version_added: 0.1.0
 description:
-  - Makes sure that what the kubernetes driver (C(driver=kubernetes) of the action modules) needs in O(driver_options.namespace) exists. Creates what is missing,
+  - Makes sure that what the kubernetes driver (C(driver=kubernetes) of the action modules) needs in
+    O(driver_options.namespace) exists. Creates what is missing,
     leaves what is already right alone; a second run reports no change.
   - The namespace (unless O(create_namespace=false)), a ServiceAccount named O(service_account) for the caller (for
     example an AWX execution environment running in the cluster), a Role of the same name that grants exactly what
