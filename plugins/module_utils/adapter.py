@@ -11,34 +11,53 @@ import os
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import SENSITIVE_MASK
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import BundleError, CnabError, MissingLibrary
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError, MissingLibrary
 from ansible_collections.cnab.runtime.plugins.module_utils.values import Masker
+
+# Kubernetes connection settings (the variables kubernetes.core users know), declared once: the
+# kubernetes claim store and the kubernetes driver each take them (docs: doc_fragments/kubernetes.py).
+KUBERNETES_CONNECTION = dict(
+    kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
+    context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+    host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+    api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+    ca_cert=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+    validate_certs=dict(type="bool", fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+)
+
+
+def _with_kubernetes_connection(before, after):
+    """Suboptions ``before``, then the Kubernetes connection settings, then ``after``."""
+    options = dict(before)
+    options.update(copy.deepcopy(KUBERNETES_CONNECTION))
+    options.update(after)
+    return options
+
 
 CLAIM_STORE_SPEC = dict(
     type="dict",
     apply_defaults=True,
-    options=dict(
-        backend=dict(type="str", default="local", choices=["local", "kubernetes", "azure_blob", "porter_v0"],
-                     fallback=(env_fallback, ["CNAB_CLAIM_STORE"])),
-        # local, porter_v0: each store takes its own default ($CNAB_HOME, $PORTER_HOME)
-        path=dict(type="path"),
-        # kubernetes: the connection variables kubernetes.core users know
-        namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_CLAIM_NAMESPACE"])),
-        kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
-        context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
-        host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
-        api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
-        ca_cert=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
-        validate_certs=dict(type="bool", fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
-        # azure_blob (and porter_v0's blob container): the default and fallback depend on the backend
-        container=dict(type="str"),
-        connection_string=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_CONNECTION_STRING"])),
-        account_url=dict(type="str", fallback=(env_fallback, ["AZURE_STORAGE_ACCOUNT_URL"])),
-        account_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_KEY"])),
-        sas_token=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_SAS_TOKEN"])),
-        encryption_key=dict(type="str", no_log=True, fallback=(env_fallback, ["CNAB_CLAIM_ENCRYPTION_KEY"])),
-        # remote locks
-        lease_seconds=dict(type="int", default=30, fallback=(env_fallback, ["CNAB_LEASE_SECONDS"])),
+    options=_with_kubernetes_connection(
+        dict(
+            backend=dict(type="str", default="local", choices=["local", "kubernetes", "azure_blob", "porter_v0"],
+                         fallback=(env_fallback, ["CNAB_CLAIM_STORE"])),
+            # local, porter_v0: each store takes its own default ($CNAB_HOME, $PORTER_HOME)
+            path=dict(type="path"),
+            # kubernetes: its namespace, then the connection
+            namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_CLAIM_NAMESPACE"])),
+        ),
+        dict(
+            # azure_blob (and porter_v0's blob container): the default and fallback depend on the backend
+            container=dict(type="str"),
+            connection_string=dict(type="str", no_log=True,
+                                   fallback=(env_fallback, ["AZURE_STORAGE_CONNECTION_STRING"])),
+            account_url=dict(type="str", fallback=(env_fallback, ["AZURE_STORAGE_ACCOUNT_URL"])),
+            account_key=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_KEY"])),
+            sas_token=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_STORAGE_SAS_TOKEN"])),
+            encryption_key=dict(type="str", no_log=True, fallback=(env_fallback, ["CNAB_CLAIM_ENCRYPTION_KEY"])),
+            # remote locks
+            lease_seconds=dict(type="int", default=30, fallback=(env_fallback, ["CNAB_LEASE_SECONDS"])),
+        ),
     ),
 )
 
@@ -94,16 +113,15 @@ VERIFY_SPEC = dict(
     ),
 )
 
-ACTION_ARGS = dict(
-    installation=dict(type="str"),
-    bundle=dict(type="str", fallback=(env_fallback, ["CNAB_BUNDLE"])),
-    parameters=dict(type="dict"),
-    credentials=dict(type="dict", no_log=True),
-    driver=dict(type="str", default="docker", fallback=(env_fallback, ["CNAB_DRIVER"])),
-    driver_options=dict(
-        type="dict",
-        apply_defaults=True,
-        options=dict(
+# The driver's settings; the kubernetes driver's namespace and connection are those cnab_driver_setup takes.
+KUBERNETES_DRIVER_SETUP = dict(
+    namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_DRIVER_NAMESPACE"])),
+)
+DRIVER_OPTIONS_SPEC = dict(
+    type="dict",
+    apply_defaults=True,
+    options=_with_kubernetes_connection(
+        dict(
             docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
             tls_verify=dict(type="bool", fallback=(env_fallback, ["DOCKER_TLS_VERIFY"])),
             cert_path=dict(type="path", fallback=(env_fallback, ["DOCKER_CERT_PATH"])),
@@ -116,14 +134,10 @@ ACTION_ARGS = dict(
             api_version=dict(type="str", fallback=(env_fallback, ["DOCKER_API_VERSION"])),
             allow_docker_host_access=dict(type="bool", default=False,
                                           fallback=(env_fallback, ["CNAB_ALLOW_DOCKER_HOST_ACCESS"])),
-            # kubernetes: the connection variables kubernetes.core users know, then the Job's settings
-            namespace=dict(type="str", default="cnab", fallback=(env_fallback, ["CNAB_DRIVER_NAMESPACE"])),
-            kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG", "KUBECONFIG"])),
-            context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
-            host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
-            api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
-            ca_cert=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
-            validate_certs=dict(type="bool", fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+            # kubernetes: the namespace and the connection, then the Job's settings
+            **copy.deepcopy(KUBERNETES_DRIVER_SETUP)
+        ),
+        dict(
             service_account=dict(type="str", fallback=(env_fallback, ["CNAB_DRIVER_SERVICE_ACCOUNT"])),
             image_pull_secrets=dict(type="list", elements="str", no_log=False),  # Secret names, not secrets
             node_selector=dict(type="dict"),
@@ -138,16 +152,74 @@ ACTION_ARGS = dict(
             config=dict(type="dict"),
         ),
     ),
-    claim_store=CLAIM_STORE_SPEC,
-    registry_auth=REGISTRY_AUTH_SPEC,
-    verify=VERIFY_SPEC,
-    lock_timeout=dict(type="int", default=300, fallback=(env_fallback, ["CNAB_LOCK_TIMEOUT"])),
-    # {alias: {parameters, credentials, bundle}}; credential values are masked (_dependency_secrets).
-    dependencies=dict(type="dict"),
-    force=dict(type="bool", default=False),
-    break_lock=dict(type="bool", default=False),
-    reveal_sensitive=dict(type="bool", default=False),
 )
+
+# Options by concern, each declared once; a module's argument spec is the union of the concerns it
+# uses and its own options (MODULE_CONCERNS). The doc fragments have the same names.
+CONCERNS = dict(
+    # What one run of an installation takes (doc fragment cnab.runtime.lifecycle).
+    lifecycle=dict(
+        installation=dict(type="str"),
+        bundle=dict(type="str", fallback=(env_fallback, ["CNAB_BUNDLE"])),
+        parameters=dict(type="dict"),
+        credentials=dict(type="dict", no_log=True),
+        lock_timeout=dict(type="int", default=300, fallback=(env_fallback, ["CNAB_LOCK_TIMEOUT"])),
+        # {alias: {parameters, credentials, bundle}}; credential values are masked (_dependency_secrets).
+        dependencies=dict(type="dict"),
+        force=dict(type="bool", default=False),
+        break_lock=dict(type="bool", default=False),
+        reveal_sensitive=dict(type="bool", default=False),
+    ),
+    driver=dict(
+        driver=dict(type="str", default="docker", fallback=(env_fallback, ["CNAB_DRIVER"])),
+        driver_options=DRIVER_OPTIONS_SPEC,
+    ),
+    # cnab_driver_setup: the kubernetes driver's namespace and connection, no more.
+    kubernetes_driver=dict(
+        driver_options=dict(type="dict", apply_defaults=True,
+                            options=_with_kubernetes_connection(KUBERNETES_DRIVER_SETUP, {})),
+    ),
+    claim_store=dict(claim_store=CLAIM_STORE_SPEC),
+    registry=dict(registry_auth=REGISTRY_AUTH_SPEC),
+    verify=dict(verify=VERIFY_SPEC),
+    signing=dict(sign=SIGN_SPEC),
+)
+
+# The concerns whose options run_action_module passes on: those of every mutating module.
+ACTION_CONCERNS = ("lifecycle", "driver", "claim_store", "registry", "verify")
+
+MODULE_CONCERNS = dict(
+    cnab_install=ACTION_CONCERNS,
+    cnab_upgrade=ACTION_CONCERNS,
+    cnab_uninstall=ACTION_CONCERNS,
+    cnab_installation=ACTION_CONCERNS,
+    cnab_action=ACTION_CONCERNS,
+    # cnab_claim_info stays in the action group cnab, whose module_defaults may carry any option of the
+    # action modules: it accepts (and ignores) them all, so that those defaults do not break it.
+    cnab_claim_info=ACTION_CONCERNS,
+    cnab_claim_store=("claim_store",),
+    cnab_driver_setup=("kubernetes_driver",),
+    cnab_bundle=("registry", "verify", "signing"),
+)
+
+# Options a module accepts only for the module_defaults of its action group, and never reads.
+GROUP_ONLY_OPTIONS = dict(
+    cnab_claim_info=frozenset(
+        set().union(*(CONCERNS[name] for name in ACTION_CONCERNS)) - {"installation", "claim_store", "reveal_sensitive"}
+    ),
+)
+
+
+def argument_spec(module_name, extra=None, required=()):
+    """The argument spec of ``module_name``: its concerns' options, then its own ``extra``, with
+    ``required`` made required."""
+    spec = {}
+    for concern in MODULE_CONCERNS[module_name]:
+        spec.update(copy.deepcopy(CONCERNS[concern]))
+    spec.update(copy.deepcopy(extra or {}))
+    for name in required:
+        spec[name]["required"] = True
+    return spec
 
 
 class CnabModule(AnsibleModule):
@@ -240,12 +312,9 @@ def fail(module, exc, **result):
     module.fail_json(msg=msg, exception=cause, **result)
 
 
-def _spec(extra, required):
-    spec = copy.deepcopy(ACTION_ARGS)
-    spec.update(copy.deepcopy(extra or {}))
-    for name in required:
-        spec[name]["required"] = True
-    return spec
+# The mutating module of each intent of run_action_module.
+ACTION_MODULES = dict(install="cnab_install", upgrade="cnab_upgrade", uninstall="cnab_uninstall",
+                      action="cnab_action", state="cnab_installation")
 
 
 def run_action_module(intent, extra=None, required=("installation",)):
@@ -254,7 +323,7 @@ def run_action_module(intent, extra=None, required=("installation",)):
     # A module run is one short-lived process whose memory is bounded (logs are capped):
     # garbage collection during the SDK imports would only cost time.
     gc.disable()
-    module = CnabModule(argument_spec=_spec(extra, required), supports_check_mode=True)
+    module = CnabModule(argument_spec=argument_spec(ACTION_MODULES[intent], extra, required), supports_check_mode=True)
     from ansible_collections.cnab.runtime.plugins.module_utils import runtime
 
     params = module.params
@@ -322,12 +391,12 @@ def _dependency_secrets(options):
 
 def run_claim_info_module():
     # The action modules' options are accepted (and ignored) so that module_defaults set for
-    # group/cnab.runtime.cnab apply to every module of the group, as Ansible requires.
-    spec = _spec(dict(
+    # group/cnab.runtime.cnab apply to every module of the group, as Ansible requires (GROUP_ONLY_OPTIONS).
+    spec = argument_spec("cnab_claim_info", dict(
         name_pattern=dict(type="str"),
         status=dict(type="str", choices=["installed", "uninstalled", "failed", "running", "unknown"]),
         history=dict(type="bool", default=False),
-    ), required=())
+    ))
     module = CnabModule(
         argument_spec=spec,
         mutually_exclusive=[("installation", "name_pattern"), ("installation", "status")],
@@ -401,12 +470,11 @@ def run_claim_copy_module():
 
 
 def run_claim_store_module():
-    # The action modules' options are accepted, as by cnab_claim_info, for the group's module_defaults.
-    spec = _spec(dict(
+    spec = argument_spec("cnab_claim_store", dict(
         state=dict(type="str", default="present", choices=["present"]),
         service_account=dict(type="str", default="cnab-claims"),
         create_namespace=dict(type="bool", default=True),
-    ), required=())
+    ))
     module = CnabModule(argument_spec=spec, supports_check_mode=True)
     from ansible_collections.cnab.runtime.plugins.module_utils.claims.setup import prepare_store
 
@@ -420,8 +488,7 @@ def run_claim_store_module():
 
 
 def run_driver_setup_module():
-    # The action modules' options are accepted, as by cnab_claim_store, for the group's module_defaults.
-    spec = _spec(dict(
+    spec = argument_spec("cnab_driver_setup", dict(
         state=dict(type="str", default="present", choices=["present"]),
         service_account=dict(type="str", default="cnab-driver"),
         create_namespace=dict(type="bool", default=True),
@@ -431,7 +498,7 @@ def run_driver_setup_module():
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
         )),
-    ), required=())
+    ))
     module = CnabModule(argument_spec=spec, supports_check_mode=True)
     from ansible_collections.cnab.runtime.plugins.module_utils.drivers.setup import prepare_driver
 
@@ -466,36 +533,18 @@ def run_signing_key_module():
     module.exit_json(**report)
 
 
-def _carry_dependencies(value):
-    """cnab_bundle's ``dependencies``: True, False, or None (not given, or the lifecycle modules'
-    per-dependency mapping from the group's module_defaults, which means nothing to cnab_bundle)."""
-    if value is None or isinstance(value, dict):
-        return None
-    from ansible.module_utils.parsing.convert_bool import boolean
-
-    try:
-        return boolean(value, strict=True)
-    except TypeError:
-        raise BundleError("dependencies must be true or false, not %r." % (value,)) from None
-
-
 def run_bundle_module():
-    # The action modules' options are accepted (and ignored, but for registry_auth), as by
-    # cnab_claim_info, so that the group's module_defaults apply.
     dest_auth = copy.deepcopy(REGISTRY_AUTH_SPEC)
     for option in dest_auth["options"].values():
         option.pop("fallback", None)  # the destination's credentials are never taken from the environment
     dest_auth.pop("apply_defaults")
-    spec = _spec(dict(
+    spec = argument_spec("cnab_bundle", dict(
         src=dict(type="str", required=True),
         dest=dict(type="str"),
         dest_registry_auth=dest_auth,
         compression=dict(type="str", default="gzip", choices=["gzip", "fast", "best", "none"]),
-        sign=SIGN_SPEC,
-        # raw, not bool: the lifecycle modules' per-dependency dict of the same name reaches this module
-        # through the group's module_defaults, and is ignored here as before (_carry_dependencies).
-        dependencies=dict(type="raw"),
-    ), required=())
+        dependencies=dict(type="bool"),
+    ))
     module = CnabModule(argument_spec=spec, supports_check_mode=True)
     from ansible_collections.cnab.runtime.plugins.module_utils.oci import operations
     from ansible_collections.cnab.runtime.plugins.module_utils.signing import bundle_ops
@@ -509,7 +558,7 @@ def run_bundle_module():
                                      params["registry_auth"])
         result = operations.run(prepared.src, params["dest"], params["registry_auth"], dest_options,
                                 params["compression"], module.check_mode,
-                                dependencies=_carry_dependencies(params["dependencies"]))
+                                dependencies=params["dependencies"])
         for warning in bundle_ops.after(prepared, result, params["dest"], params["registry_auth"], dest_options,
                                         module.check_mode):
             module.warn(warning)

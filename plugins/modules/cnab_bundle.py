@@ -52,9 +52,8 @@ options:
       - V(true) carries the bundle's dependencies along a push, copy or publish (see the description); by default they
         are not carried.
       - V(false) leaves them out of an archive; by default an archive carries them.
-      - Refused for pull and inspect. The lifecycle modules' per-dependency mapping of the same name, when the group's
-        C(module_defaults) give it, is ignored.
-    type: raw
+      - Refused for pull and inspect.
+    type: bool
   compression:
     description: Compression of a written archive. V(gzip) is level 6, V(fast) level 1, V(best) level 9.
     type: str
@@ -94,11 +93,15 @@ options:
         type: int
         default: 3
 extends_documentation_fragment:
-  - cnab.runtime.action.group_options
-  - cnab.runtime.action
-  - cnab.runtime.action.claim_store
+  - cnab.runtime.registry
+  - cnab.runtime.verify
   - cnab.runtime.signing
 attributes:
+  action_group:
+    description: Use C(group/cnab.runtime.cnab_registry) (O(registry_auth), O(verify)) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - cnab.runtime.cnab_registry
   check_mode:
     support: full
     description: Reads the source and the destination and reports what would be written, writing nothing.
@@ -108,10 +111,9 @@ attributes:
 author:
   - cnab.runtime maintainers (@cnab-runtime)
 notes:
-  - Of the options of the C(cnab) action group, only O(registry_auth) and O(verify) (for a O(src) that is a reference or
-    an archive - inspect, pull, copy, archive, publish) are used; O(registry_auth) is used (for the registry of O(src), the images'
-    registries and, unless O(dest_registry_auth) is given, the registry of O(dest)); the others are accepted so that
-    the group's C(module_defaults) apply. Explicit credentials are sent only to the registries of O(src) and O(dest);
+  - O(verify) applies to a O(src) that is a reference or an archive (inspect, pull, copy, archive, publish).
+    O(registry_auth) is used for the registry of O(src), the images' registries and, unless O(dest_registry_auth) is
+    given, the registry of O(dest). Explicit credentials are sent only to the registries of O(src) and O(dest);
     other registries get the Docker config file's credentials.
   - Registries on loopback addresses are reached over plain HTTP, as Docker does.
   - Images exported from the local Docker engine get uncompressed layers, so their digests are stable across exports.

@@ -59,8 +59,8 @@ author:
   - cnab.runtime maintainers (@cnab-runtime)
 notes:
   - O(source) and O(destination) take no environment fallbacks, so that a copy never reads or writes a store
-    by accident. For the same reason the module is not in the C(cnab) action group, whose C(module_defaults)
-    name one store.
+    by accident. For the same reason the module is in no action group; the C(module_defaults) of
+    C(cnab.runtime.cnab) and C(cnab.runtime.cnab_claims) name one store.
 """
 
 EXAMPLES = r"""

@@ -11,8 +11,9 @@ description:
     latest outputs and, with O(history=true), every claim and result.
   - Without it, lists installations, optionally filtered by name pattern and status.
   - Reads the claim store only; never changes anything.
-  - The options of the action modules (O(bundle), O(parameters), O(driver), ...) are accepted so that
-    C(module_defaults) of C(group/cnab.runtime.cnab) apply to every module of the group; they have no effect here.
+  - Of the options of the action modules only O(claim_store) is used here. The others (O(bundle), O(parameters),
+    O(driver), ...) are accepted, and have no effect, because the module is in the action group C(cnab.runtime.cnab),
+    whose C(module_defaults) may carry any of them. C(group/cnab.runtime.cnab_claims) sets only O(claim_store).
 options:
   installation:
     description: Name of one installation to describe.
@@ -33,8 +34,11 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
-  - cnab.runtime.action
-  - cnab.runtime.action.claim_store
+  - cnab.runtime.lifecycle
+  - cnab.runtime.driver
+  - cnab.runtime.claim_store
+  - cnab.runtime.registry
+  - cnab.runtime.verify
 attributes:
   check_mode:
     support: full
@@ -43,10 +47,11 @@ attributes:
     support: none
     description: Changes nothing, so there is no diff.
   action_group:
-    description: Use C(group/cnab.runtime.cnab) in C(module_defaults) to set defaults for this module.
+    description: Use C(group/cnab.runtime.cnab) or C(group/cnab.runtime.cnab_claims) in C(module_defaults) to set defaults for this module.
     support: full
     membership:
       - cnab.runtime.cnab
+      - cnab.runtime.cnab_claims
 author:
   - cnab.runtime maintainers (@cnab-runtime)
 """

@@ -21,8 +21,6 @@ description:
     empty store. Namespaces are cluster-scoped, so a namespaced Role cannot grant it; the store tolerates that
     request being forbidden (it then learns of a missing namespace from its first write).
   - V(azure_blob) - the container exists.
-  - The options of the action modules (O(bundle), O(parameters), O(driver), ...) are accepted so that
-    C(module_defaults) of C(group/cnab.runtime.cnab) apply to every module of the group; they have no effect here.
 options:
   state:
     description:
@@ -43,10 +41,13 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
-  - cnab.runtime.action.group_options
-  - cnab.runtime.action
-  - cnab.runtime.action.claim_store
+  - cnab.runtime.claim_store
 attributes:
+  action_group:
+    description: Use C(group/cnab.runtime.cnab_claims) (O(claim_store)) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - cnab.runtime.cnab_claims
   check_mode:
     support: full
     description: Reads only, and reports what would be created or updated.

@@ -7,7 +7,8 @@ module: cnab_driver_setup
 short_description: Prepare a Kubernetes namespace for the kubernetes driver
 version_added: 0.1.0
 description:
-  - Makes sure that what O(driver=kubernetes) needs in O(driver_options.namespace) exists. Creates what is missing,
+  - Makes sure that what the kubernetes driver (C(driver=kubernetes) of the action modules) needs in
+    O(driver_options.namespace) exists. Creates what is missing,
     leaves what is already right alone; a second run reports no change.
   - The namespace (unless O(create_namespace=false)), a ServiceAccount named O(service_account) for the caller (for
     example an AWX execution environment running in the cluster), a Role of the same name that grants exactly what
@@ -17,11 +18,11 @@ description:
     C(pods/log) V(get); C(secrets) V(create). The driver deletes only Jobs; their pods and Secrets go with them
     through their owner references, so nothing more is needed.
   - With O(registry), an image pull Secret (C(kubernetes.io/dockerconfigjson)) named O(image_pull_secret) that
-    holds those registry credentials; name it in O(driver_options.image_pull_secrets). It is updated when the
+    holds those registry credentials; name it in the C(driver_options.image_pull_secrets) of the action modules. It is updated when the
     credentials change.
   - The connection settings are those of the driver (O(driver_options.kubeconfig), O(driver_options.context),
-    O(driver_options.host), ...). The other options of the action modules are accepted so that C(module_defaults)
-    of C(group/cnab.runtime.cnab) apply to every module of the group; they have no effect here.
+    O(driver_options.host), ...), so C(module_defaults) of C(group/cnab.runtime.cnab_driver) set them for this module
+    and for the action modules at once.
 options:
   state:
     description:
@@ -58,10 +59,13 @@ options:
     type: str
     default: cnab-registry
 extends_documentation_fragment:
-  - cnab.runtime.action.group_options
-  - cnab.runtime.action
-  - cnab.runtime.action.claim_store
+  - cnab.runtime.driver.setup
 attributes:
+  action_group:
+    description: Use C(group/cnab.runtime.cnab_driver) (O(driver_options)) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - cnab.runtime.cnab_driver
   check_mode:
     support: full
     description: Reads only, and reports what would be created or updated.
@@ -71,7 +75,7 @@ attributes:
 notes:
   - Creating a Role needs the permissions it grants (or the C(escalate) verb on roles), and creating the RoleBinding
     needs them too (or the C(bind) verb). Creating the namespace needs a cluster role.
-  - The role C(cnab.runtime.cnab_driver) wraps this module (O(driver=kubernetes) there).
+  - The role C(cnab.runtime.cnab_driver) wraps this module (C(driver=kubernetes) there).
 author:
   - cnab.runtime maintainers (@cnab-runtime)
 """

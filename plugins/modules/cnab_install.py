@@ -15,15 +15,14 @@ options:
     type: str
     required: true
   bundle:
-    description:
-      - Path to a C(bundle.json) file, or to a directory that holds one.
-      - Falls back to the environment variable E(CNAB_BUNDLE).
-    type: str
     required: true
 extends_documentation_fragment:
-  - cnab.runtime.action
-  - cnab.runtime.action.claim_store
-  - cnab.runtime.action.attributes
+  - cnab.runtime.lifecycle
+  - cnab.runtime.driver
+  - cnab.runtime.claim_store
+  - cnab.runtime.registry
+  - cnab.runtime.verify
+  - cnab.runtime.lifecycle.action
 author:
   - cnab.runtime maintainers (@cnab-runtime)
 """

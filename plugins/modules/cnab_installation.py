@@ -24,9 +24,12 @@ options:
     default: present
     choices: [present, absent]
 extends_documentation_fragment:
-  - cnab.runtime.action
-  - cnab.runtime.action.claim_store
-  - cnab.runtime.action.attributes
+  - cnab.runtime.lifecycle
+  - cnab.runtime.driver
+  - cnab.runtime.claim_store
+  - cnab.runtime.registry
+  - cnab.runtime.verify
+  - cnab.runtime.lifecycle.action
 author:
   - cnab.runtime maintainers (@cnab-runtime)
 """

@@ -55,7 +55,7 @@ attributes:
 notes:
   - Keep the private key off shared storage; anyone who can read it and knows the passphrase can sign bundles that
     your verification policy trusts. See the collection's C(docs/security.md) for key management.
-  - The module is not in the action group C(cnab.runtime.cnab), because none of its options is shared with it.
+  - The module is in no action group, because it shares none of its options with other modules.
 requirements:
   - cryptography
   - PyNaCl (for O(format=cosign) and to read cosign key files)

@@ -17,9 +17,12 @@ options:
     type: str
     required: true
 extends_documentation_fragment:
-  - cnab.runtime.action
-  - cnab.runtime.action.claim_store
-  - cnab.runtime.action.attributes
+  - cnab.runtime.lifecycle
+  - cnab.runtime.driver
+  - cnab.runtime.claim_store
+  - cnab.runtime.registry
+  - cnab.runtime.verify
+  - cnab.runtime.lifecycle.action
 author:
   - cnab.runtime maintainers (@cnab-runtime)
 """
