@@ -31,7 +31,7 @@ def options(request, tmp_path):
 def _record(store, name, action="install", status=model.STATUS_SUCCEEDED, outputs=None, sensitive=()):
     claim = model.new_claim(name, action, BUNDLE, {"greeting": "hi"}, model.new_ulid(),
                             {"modifies": True, "sensitiveParameters": ["password"] if sensitive else []})
-    store.write_claim(claim, {"password": "pw-" + name} if sensitive else {})
+    store.write_claim(name, claim, {"password": "pw-" + name} if sensitive else {})
     store.write_result(name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     metadata = {n: {"generatedByBundle": "true"} for n in (outputs or {})}
     result = model.new_result(claim, status, None, metadata)

@@ -494,11 +494,11 @@ class PorterV0Store(ClaimStore):
     def break_lock(self, name):
         raise self._read_only("break the lock of installation %s" % name)
 
-    def write_claim(self, claim, sensitive_parameters):
-        raise self._read_only("record a claim")
+    def write_claim(self, installation, claim, sensitive_parameters):
+        raise self._read_only("record a claim of installation %s" % installation)
 
     def write_result(self, installation, result, outputs, sensitive_outputs):
-        raise self._read_only("record a result")
+        raise self._read_only("record a result of installation %s" % installation)
 
     def fingerprint_key(self, create=True):
         if create:
