@@ -34,16 +34,8 @@ import os
 import re
 from urllib.parse import urlsplit
 
-from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.indexed import (
-    Held,
-    IndexedStore,
-    LockLost,
-    Refused,
-    record_ids,
-)
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import indexed, model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
-    check_claim_of,
     check_installation_name,
     is_installation_name,
     lock_holder_identity,
@@ -134,7 +126,7 @@ def _index_entries(blob_name, document):
     """The ids and output names an index names, each checked before it becomes part of a blob name."""
     if not isinstance(document, dict):
         raise model.MalformedRecord(blob_name, "it is not a JSON object")
-    entries = record_ids(document, blob_name)
+    entries = indexed.record_ids(document, blob_name)
     for kind in ("outputs", "sensitiveOutputs"):
         names = document.get(kind) or {}
         if not isinstance(names, dict) or not all(isinstance(n, list) for n in names.values()):
@@ -149,7 +141,7 @@ def _lease_seconds(value):
     return min(max(int(value or 30), low), high)
 
 
-class AzureBlobStore(IndexedStore):
+class AzureBlobStore(indexed.IndexedStore):
     def __init__(self, options):
         super().__init__()
         options = dict(options or {})
@@ -170,7 +162,7 @@ class AzureBlobStore(IndexedStore):
     @contextlib.contextmanager
     def _errors(self, doing):
         """SDK, transport and record errors become one ClaimStoreError sentence."""
-        expected = _sdk_errors() + (OSError, ValueError, TypeError, KeyError, Refused)
+        expected = _sdk_errors() + (OSError, ValueError, TypeError, KeyError, indexed.Refused)
         try:
             yield
         except ClaimStoreError:
@@ -280,22 +272,12 @@ class AzureBlobStore(IndexedStore):
 
     # -- the store's API --------------------------------------------------------------------
 
-    def installation(self, name):
-        with self._errors("read installation %s" % name):
-            unused, entries = self._index(name, fresh=True)
-            wanted = ([(self._path(name, "claims", i + ".json"), i, "claim") for i in entries["claims"]]
-                      + [(self._path(name, "results", i + ".json"), i, "result") for i in entries["results"]])
-            blobs = self._download_all([blob_name for blob_name, unused, unused in wanted])
-            claims, results = [], []
-            for blob_name, record_id, kind in wanted:
-                if blobs[blob_name] is None:
-                    continue  # a blob deleted by hand is simply gone
-                document = _load(blob_name, blobs[blob_name])
-                if kind == "claim":
-                    claims.append(model.read_claim(document, name, blob_name, record_id))
-                else:
-                    results.append(model.read_result(document, blob_name, record_id))
-            return model.Installation(name, claims, results)
+    def _read_records(self, name, wanted):
+        blob_names = [self._path(name, kind + "s", record_id + ".json") for record_id, kind in wanted]
+        blobs = self._download_all(blob_names)
+        for blob_name in blob_names:
+            # A blob deleted by hand is simply gone.
+            yield blob_name, None if blobs[blob_name] is None else _load(blob_name, blobs[blob_name])
 
     def installation_names(self):
         from azure.core.exceptions import ResourceNotFoundError
@@ -308,41 +290,32 @@ class AzureBlobStore(IndexedStore):
                 return []
             return sorted(n for n in names if is_installation_name(n))
 
-    def write_claim(self, installation, claim, sensitive_parameters):
-        name = installation
-        with self._errors("write a claim of installation %s" % name):
-            check_claim_of(name, claim)
-            claim_id = model.check_record_id(claim["id"], "a claim of installation %s" % name)
+    def _claim_record(self, installation, claim_id, claim, sensitive_parameters):
+        def write_sensitive_parameters():
+            if sensitive_parameters:
+                # Key first: without it nothing of the claim is written.
+                aead = self._cipher("store")
+                sealed_name = self._path(installation, "sensitive", claim_id + ".parameters")
+                self._upload(sealed_name, self._seal(aead, sealed_name, _dump(sensitive_parameters)))
 
-            def write_sensitive_parameters():
-                if sensitive_parameters:
-                    # Key first: without it nothing of the claim is written.
-                    aead = self._cipher("store")
-                    sealed_name = self._path(name, "sensitive", claim_id + ".parameters")
-                    self._upload(sealed_name, self._seal(aead, sealed_name, _dump(sensitive_parameters)))
+        return (self._path(installation, "claims", claim_id + ".json"), _dump(claim)), write_sensitive_parameters
 
-            record = (self._path(name, "claims", claim_id + ".json"), _dump(claim))
-            self._write_record(name, "claims", claim_id, record, write_sensitive_parameters)
+    def _result_record(self, installation, result_id, result, outputs, sensitive_outputs):
+        names = {"outputs": [], "sensitiveOutputs": []}  # filled as they are written, for the index
 
-    def write_result(self, installation, result, outputs, sensitive_outputs):
-        with self._errors("write a result of installation %s" % installation):
-            result_id = model.check_record_id(result["id"], "a result of installation %s" % installation)
-            names = {"outputs": [], "sensitiveOutputs": []}  # filled as they are written, for the index
+        def write_outputs():
+            aead = self._cipher("store") if any(o in sensitive_outputs for o in outputs) else None
+            for output, value in sorted(outputs.items()):
+                model.check_output_name(output, "output %s of result %s" % (output, result_id))
+                if output in sensitive_outputs:
+                    sealed_name = self._path(installation, "sensitive", result_id, output)
+                    self._upload(sealed_name, self._seal(aead, sealed_name, value))
+                    names["sensitiveOutputs"].append(output)
+                else:
+                    self._upload(self._path(installation, "outputs", result_id, output), value)
+                    names["outputs"].append(output)
 
-            def write_outputs():
-                aead = self._cipher("store") if any(o in sensitive_outputs for o in outputs) else None
-                for output, value in sorted(outputs.items()):
-                    model.check_output_name(output, "output %s of result %s" % (output, result_id))
-                    if output in sensitive_outputs:
-                        sealed_name = self._path(installation, "sensitive", result_id, output)
-                        self._upload(sealed_name, self._seal(aead, sealed_name, value))
-                        names["sensitiveOutputs"].append(output)
-                    else:
-                        self._upload(self._path(installation, "outputs", result_id, output), value)
-                        names["outputs"].append(output)
-
-            record = (self._path(installation, "results", result_id + ".json"), _dump(result))
-            self._write_record(installation, "results", result_id, record, write_outputs, names)
+        return (self._path(installation, "results", result_id + ".json"), _dump(result)), write_outputs, names
 
     def sensitive_parameters(self, installation, claim_id):
         with self._errors("read the sensitive parameters of installation %s" % installation):
@@ -387,7 +360,7 @@ class AzureBlobStore(IndexedStore):
             self._upload_once(blob_name, os.urandom(size))
             data = self._download(blob_name)
         if not data or len(data) != size:
-            raise Refused("%s holds %d bytes instead of %d" % (blob_name, len(data or b""), size))
+            raise indexed.Refused("%s holds %d bytes instead of %d" % (blob_name, len(data or b""), size))
         return data
 
     # -- sensitive values -------------------------------------------------------------------
@@ -440,7 +413,7 @@ class AzureBlobStore(IndexedStore):
         blob = self._lock_blob(name)
         for attempt in (1, 2):
             try:
-                return Held(name, blob.acquire_lease(lease_duration=self.lease_seconds)), None
+                return indexed.Held(name, blob.acquire_lease(lease_duration=self.lease_seconds)), None
             except ResourceNotFoundError:
                 if attempt == 2:
                     raise
@@ -468,7 +441,7 @@ class AzureBlobStore(IndexedStore):
             owner = None
             with contextlib.suppress(Exception):
                 owner = self._lock_state(held.installation)[1]
-            raise LockLost(owner) from exc
+            raise indexed.LockLost(owner) from exc
 
     def _release_lease(self, held):
         held.lease.release()

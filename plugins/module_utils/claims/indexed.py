@@ -15,8 +15,8 @@ installation that names its claims and results:
   its lease, say) is refused its next write instead of writing over the new holder's history.
 - Waiting for the lock is ``store.wait_for_lock``, the loop the local store uses too.
 
-A backend implements the primitives below (each one request or two) and its own public
-reads. What a condition refuses is raised as ``Refused`` and becomes, in the backend's
+A backend implements the primitives ``IndexedStore`` names (each one request or two) and its
+own reads. What a condition refuses is raised as ``Refused`` and becomes, in the backend's
 ``_errors``, one ClaimStoreError sentence.
 """
 
@@ -28,6 +28,7 @@ import time
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
     ClaimStore,
+    check_claim_of,
     check_installation_name,
     describe_holder,
     wait_for_lock,
@@ -104,7 +105,27 @@ class Held:
 
 
 class IndexedStore(ClaimStore):
-    """The shared half of an indexed remote store; a backend supplies the primitives."""
+    """The shared half of an indexed remote store. A backend supplies:
+
+    - ``_errors(doing)``: a context manager turning its errors (and Refused) into one ClaimStoreError sentence;
+    - ``_claim_record(installation, claim_id, claim, sensitive_parameters)`` and ``_result_record(installation,
+      result_id, result, outputs, sensitive_outputs)``: the record and a callable writing its parts
+      (the result's also the ``key -> names`` of its outputs for the index, or None);
+    - ``_read_records(name, wanted)``: for each (record id, "claim" or "result") of ``wanted``, (its label
+      in a sentence, its JSON document or None when it is gone), in order, as it goes (a generator);
+    - ``_create_once(record)``: create the record's object unless it exists, True when this call did;
+      ``_stored_as(record)``: the stored object has that content; ``_already_written(record)``: the
+      exception for a record stored with other content or committed already;
+    - ``_read_index(name)``: (version, entries), (None, empty entries) when there is none;
+      ``_store_index(name, version, entries)``: store it conditional on ``version`` (None: create it),
+      the new version or None when another writer changed it first; ``_index_label(name)``: it in a sentence;
+    - ``_try_lock(name)``: one attempt, (Held, None) when won, else (None, the holder seen, or None);
+      ``_renew_lease(held)``: renew it (updating ``held.lease``), LockLost when another run or an
+      operator took it; ``_release_lease(held)``;
+    - optionally ``_ready_to_read()`` and ``_ready_to_write()`` (what must be checked before the first
+      read, or exist before the first write, once per store) and
+      ``_announce(held)`` (record who holds the lock, where the lease itself does not say).
+    """
 
     lease_seconds = 30
     LOCK_PAUSES = (0.05, 0.5)  # first and longest pause between lock attempts
@@ -114,54 +135,49 @@ class IndexedStore(ClaimStore):
         self._held = {}  # installation -> Held, while this store holds its lock
         self._held_lock = threading.Lock()
 
-    # -- primitives, one set per backend ------------------------------------------------------
-
-    def _errors(self, doing):
-        """A context manager: the backend's errors (and Refused) become one ClaimStoreError sentence."""
-        raise NotImplementedError
+    def _ready_to_read(self):
+        pass
 
     def _ready_to_write(self):
-        """What must exist before the first write (once per store)."""
-
-    def _read_index(self, name):
-        """(version, entries) of the installation's index: (None, empty entries) when it has none."""
-        raise NotImplementedError
-
-    def _store_index(self, name, version, entries):
-        """Store ``entries`` as the index, conditional on ``version`` (None: create it); the new
-        version, or None when another writer changed it first."""
-        raise NotImplementedError
-
-    def _index_label(self, name):
-        """The index in a sentence: ``Secret cnab-index-app``, a blob name."""
-        raise NotImplementedError
-
-    def _create_once(self, record):
-        """Create ``record`` unless its object exists; True when this call created it."""
-        raise NotImplementedError
-
-    def _stored_as(self, record):
-        """True when the stored object of ``record`` has the content ``record`` would write."""
-        raise NotImplementedError
-
-    def _already_written(self, record):
-        """The exception for a record that exists with other content, or is committed already."""
-        raise NotImplementedError
-
-    def _try_lock(self, name):
-        """One attempt: (Held, None) when won, else (None, the holder seen, or None)."""
-        raise NotImplementedError
+        pass
 
     def _announce(self, held):
-        """After the lock is won: record who holds it, where the lease itself does not say."""
+        pass
 
-    def _renew_lease(self, held):
-        """Renew ``held``'s lease, updating ``held.lease``; LockLost when another run or an operator took it."""
-        raise NotImplementedError
+    # -- reads and writes ---------------------------------------------------------------------
 
-    def _release_lease(self, held):
-        """Let the lease go, so that the next run need not wait for it to expire."""
-        raise NotImplementedError
+    def installation(self, name):
+        """One read of the index, then one of each record it names (in parallel), whatever the store's size."""
+        check_installation_name(name)
+        with self._errors("read installation %s" % name):
+            self._ready_to_read()
+            entries = self._index(name, fresh=True)[1]
+            wanted = [(i, "claim") for i in entries["claims"]] + [(i, "result") for i in entries["results"]]
+            claims, results = [], []
+            for (record_id, kind), (label, document) in zip(wanted, self._read_records(name, wanted)):
+                if document is None:
+                    continue  # deleted by hand, say
+                if kind == "claim":
+                    claims.append(model.read_claim(document, name, label, record_id))
+                else:
+                    results.append(model.read_result(document, label, record_id))
+            return model.Installation(name, claims, results)
+
+    def write_claim(self, installation, claim, sensitive_parameters):
+        check_installation_name(installation)
+        with self._errors("write a claim of installation %s" % installation):
+            check_claim_of(installation, claim)
+            claim_id = model.check_record_id(claim["id"], "a claim of installation %s" % installation)
+            record, write_parts = self._claim_record(installation, claim_id, claim, sensitive_parameters)
+            self._write_record(installation, "claims", claim_id, record, write_parts)
+
+    def write_result(self, installation, result, outputs, sensitive_outputs):
+        check_installation_name(installation)
+        with self._errors("write a result of installation %s" % installation):
+            result_id = model.check_record_id(result["id"], "a result of installation %s" % installation)
+            record, write_parts, output_names = self._result_record(installation, result_id, result, outputs,
+                                                                    sensitive_outputs)
+            self._write_record(installation, "results", result_id, record, write_parts, output_names)
 
     # -- records and the index ----------------------------------------------------------------
 

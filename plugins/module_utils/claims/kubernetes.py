@@ -54,16 +54,8 @@ import os
 import re
 from urllib.parse import quote
 
-from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.indexed import (
-    Held,
-    IndexedStore,
-    LockLost,
-    Refused,
-    record_ids,
-)
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import indexed, model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
-    check_claim_of,
     check_installation_name,
     is_installation_name,
     lock_holder_identity,
@@ -131,7 +123,7 @@ def _entries(index):
     document = model.load_record(_decode(_data(index, label)[INDEX_KEY]), label)
     if not isinstance(document, dict):
         raise model.MalformedRecord(label, "its index is not a JSON object")
-    return record_ids(document, label)
+    return indexed.record_ids(document, label)
 
 
 def _data(secret, label):
@@ -185,7 +177,7 @@ def _same_content(existing, secret):
 
 
 def _exists(secret):
-    return Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
+    return indexed.Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
 
 
 def _holder_identity():
@@ -205,7 +197,7 @@ def _holder(identity):
     return holder
 
 
-class KubernetesStore(IndexedStore):
+class KubernetesStore(indexed.IndexedStore):
     LOCK_PAUSES = (0.05, 1.0)
 
     def __init__(self, options):
@@ -278,7 +270,7 @@ class KubernetesStore(IndexedStore):
             raise
         except self._api_exception as exc:
             raise self._error(doing, api_reason(exc)) from exc
-        except (Refused, model.MalformedRecord) as exc:
+        except (indexed.Refused, model.MalformedRecord) as exc:
             raise self._error(doing, str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
             if is_transport_error(exc):
@@ -313,7 +305,7 @@ class KubernetesStore(IndexedStore):
                 raise
         self._namespace_checked = True
 
-    _ready_to_write = _ensure_namespace
+    _ready_to_read = _ready_to_write = _ensure_namespace
 
     # -- records: the primitives of IndexedStore ----------------------------------------------
 
@@ -321,7 +313,7 @@ class KubernetesStore(IndexedStore):
         size = sum(len(value) for value in data.values())
         if size > MAX_SECRET_DATA:
             # Splitting a record over several Secrets would make writing it non-atomic: refuse it.
-            raise Refused("%s would hold %.2f MiB, too large for one Kubernetes Secret (at most 1 MiB)"
+            raise indexed.Refused("%s would hold %.2f MiB, too large for one Kubernetes Secret (at most 1 MiB)"
                           % (name, size / 1048576.0))
         return {
             "apiVersion": "v1",
@@ -342,7 +334,7 @@ class KubernetesStore(IndexedStore):
             return self._create("secrets", secret) is not None
         except self._api_exception as exc:
             if exc.status == 422 and "Too long" in (exc.body or ""):
-                raise Refused("%s is too large for one Kubernetes Secret: %s"
+                raise indexed.Refused("%s is too large for one Kubernetes Secret: %s"
                               % (secret["metadata"]["name"], api_reason(exc))) from exc
             raise
 
@@ -360,7 +352,7 @@ class KubernetesStore(IndexedStore):
     def _read_index(self, installation):
         index = self._get("secrets", index_name(installation))
         if index is not None and (index["metadata"].get("annotations") or {}).get(INSTALLATION) != installation:
-            raise Refused("Secret %s belongs to another installation" % index_name(installation))
+            raise indexed.Refused("Secret %s belongs to another installation" % index_name(installation))
         return index, _entries(index)
 
     def _store_index(self, installation, index, entries):
@@ -397,30 +389,20 @@ class KubernetesStore(IndexedStore):
 
     # -- the store's API --------------------------------------------------------------------
 
-    def installation(self, name):
-        check_installation_name(name)
-        claims, results = [], []
-        with self._errors("read installation %s" % name):
-            self._ensure_namespace()
-            entries = self._index(name, fresh=True)[1]
-            wanted = ([(record_name("claim", i), i, "claim") for i in entries["claims"]]
-                      + [(record_name("result", i), i, "result") for i in entries["results"]])
-            secrets = self._read_all([secret_name for secret_name, unused, unused in wanted])
-            for secret_name, record_id, kind in wanted:
-                secret = secrets[secret_name]
-                if secret is None or (secret["metadata"].get("annotations") or {}).get(INSTALLATION) != name:
-                    continue  # deleted by hand, or a hashed name shared with another installation
-                label = "Secret %s" % secret_name
-                key = kind + ".json"
-                data = _data(secret, label)
-                if key not in data:
-                    raise model.MalformedRecord(label, "it holds no %s" % key)
-                document = model.load_record(_decode(data[key]), label)
-                if kind == "claim":
-                    claims.append(model.read_claim(document, name, label, record_id))
-                else:
-                    results.append(model.read_result(document, label, record_id))
-            return model.Installation(name, claims, results)
+    def _read_records(self, installation, wanted):
+        names = [record_name(kind, record_id) for record_id, kind in wanted]
+        secrets = self._read_all(names)
+        for secret_name, (unused, kind) in zip(names, wanted):
+            secret = secrets[secret_name]
+            label = "Secret %s" % secret_name
+            if secret is None or (secret["metadata"].get("annotations") or {}).get(INSTALLATION) != installation:
+                yield label, None  # deleted by hand, or a hashed name shared with another installation
+                continue
+            key = kind + ".json"
+            data = _data(secret, label)
+            if key not in data:
+                raise model.MalformedRecord(label, "it holds no %s" % key)
+            yield label, model.load_record(_decode(data[key]), label)
 
     def installation_names(self):
         selector = "%s=%s,%s=index" % (MANAGED_BY, MANAGER, RECORD)
@@ -430,38 +412,30 @@ class KubernetesStore(IndexedStore):
                      for item in self._list_secrets(selector)}
         return sorted(name for name in names if is_installation_name(name))
 
-    def write_claim(self, installation, claim, sensitive_parameters):
-        name = check_installation_name(installation)
-        with self._errors("write a claim of installation %s" % name):
-            check_claim_of(name, claim)
-            model.check_record_id(claim["id"], "a claim of installation %s" % name)
-            self._ensure_namespace()
-            ids = {CLAIM_ID: claim["id"]}
-            parts = []
-            if sensitive_parameters:
-                parts.append(self._record(name, "parameters", claim["id"], "sensitive-parameters",
-                                          {"parameters.json": _dump(sensitive_parameters)}, ids))
-            record = self._record(name, "claim", claim["id"], "claim", {"claim.json": _dump(claim)}, ids)
-            self._write_record(name, "claims", claim["id"], record, lambda: self._create_all(parts))
+    def _claim_record(self, installation, claim_id, claim, sensitive_parameters):
+        self._ensure_namespace()
+        ids = {CLAIM_ID: claim_id}
+        parts = []
+        if sensitive_parameters:
+            parts.append(self._record(installation, "parameters", claim_id, "sensitive-parameters",
+                                      {"parameters.json": _dump(sensitive_parameters)}, ids))
+        record = self._record(installation, "claim", claim_id, "claim", {"claim.json": _dump(claim)}, ids)
+        return record, lambda: self._create_all(parts)
 
-    def write_result(self, installation, result, outputs, sensitive_outputs):
-        check_installation_name(installation)
-        with self._errors("write a result of installation %s" % installation):
-            model.check_record_id(result["id"], "a result of installation %s" % installation)
-            self._ensure_namespace()
-            ids = {CLAIM_ID: result["claimId"], RESULT_ID: result["id"]}
-            plain, sensitive = {}, {}
-            for output, value in outputs.items():
-                model.check_output_name(output, "output %s of result %s" % (output, result["id"]))
-                (sensitive if output in sensitive_outputs else plain)[output] = value
-            parts = []
-            if plain:
-                parts.append(self._record(installation, "outputs", result["id"], "outputs", plain, ids))
-            if sensitive:
-                parts.append(self._record(installation, "sensitive-outputs", result["id"], "sensitive-outputs",
-                                          sensitive, ids))
-            record = self._record(installation, "result", result["id"], "result", {"result.json": _dump(result)}, ids)
-            self._write_record(installation, "results", result["id"], record, lambda: self._create_all(parts))
+    def _result_record(self, installation, result_id, result, outputs, sensitive_outputs):
+        self._ensure_namespace()
+        ids = {CLAIM_ID: result["claimId"], RESULT_ID: result_id}
+        plain, sensitive = {}, {}
+        for output, value in outputs.items():
+            model.check_output_name(output, "output %s of result %s" % (output, result_id))
+            (sensitive if output in sensitive_outputs else plain)[output] = value
+        parts = []
+        if plain:
+            parts.append(self._record(installation, "outputs", result_id, "outputs", plain, ids))
+        if sensitive:
+            parts.append(self._record(installation, "sensitive-outputs", result_id, "sensitive-outputs", sensitive, ids))
+        record = self._record(installation, "result", result_id, "result", {"result.json": _dump(result)}, ids)
+        return record, lambda: self._create_all(parts), None
 
     def sensitive_parameters(self, installation, claim_id):
         check_installation_name(installation)
@@ -505,7 +479,7 @@ class KubernetesStore(IndexedStore):
                 secret = secret or self._get("secrets", FINGERPRINT_KEY)
             key = _decode(((secret or {}).get("data") or {}).get("key"))
             if len(key) < 32:
-                raise Refused("Secret %s holds no key of at least 32 bytes" % FINGERPRINT_KEY)
+                raise indexed.Refused("Secret %s holds no key of at least 32 bytes" % FINGERPRINT_KEY)
             return key
 
     # -- the lock: the primitives of IndexedStore ---------------------------------------------
@@ -546,7 +520,7 @@ class KubernetesStore(IndexedStore):
             transitions = previous.get("leaseTransitions") or 0
             spec["leaseTransitions"] = transitions + 1 if previous.get("holderIdentity") else transitions
             stored = self._replace("leases", self._lease(installation, spec, current["metadata"]["resourceVersion"]))
-        return (Held(installation, stored, holder), None) if stored else (None, None)
+        return (indexed.Held(installation, stored, holder), None) if stored else (None, None)
 
     def _renew_lease(self, held):
         """Move renewTime on, conditional on this holder's last write."""
@@ -561,7 +535,7 @@ class KubernetesStore(IndexedStore):
             if attempt == 1 and current and (current.get("spec") or {}).get("holderIdentity") == held.holder:
                 held.lease = current  # our earlier renewal went through but its answer was lost
                 continue
-            raise LockLost(self._holder_of(current))
+            raise indexed.LockLost(self._holder_of(current))
 
     def _free(self, installation, lease):
         """Replace ``lease`` by one without a holder; None when it changed meanwhile (409)."""
@@ -594,4 +568,4 @@ class KubernetesStore(IndexedStore):
                 owner = self._holder_of(lease)
                 if self._free(name, lease) is not None:
                     return owner
-            raise Refused("its Lease %s kept changing while it was being cleared" % lease_name(name))
+            raise indexed.Refused("its Lease %s kept changing while it was being cleared" % lease_name(name))
