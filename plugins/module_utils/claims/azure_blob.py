@@ -18,9 +18,9 @@ parallel), so its cost does not depend on how many installations the container h
 record is uploaded first (create-only), then committed by adding it to the index, an upload
 conditional on the index's ETag (412: read it again and retry); a record whose commit never
 happened (the service went away in between) is invisible, and writing it again adopts it when
-its content is the same. The lock is a
-blob lease (15 to 60 seconds) renewed while the run holds it: a killed holder loses it when
-the lease expires. A blob lease guards only its own blob, so the holder also renews it before
+its content is the same (the protocol of ``claims/indexed.py``, which this store gives its
+primitives). The lock is a blob lease (15 to 60 seconds) renewed while the run holds it: a
+killed holder loses it when the lease expires. A blob lease guards only its own blob, so the holder also renews it before
 each write and each index update: a holder whose lease another run took is refused. The
 container is created by the first write, never by reads: a missing container reads as an
 empty store, so check mode and info runs create nothing. The Azure SDK and ``cryptography``

@@ -25,7 +25,8 @@ scanning every Secret of the namespace, so a list costs more the more installati
 the store holds. The index Secret names the installation's claims and results; a read
 is one GET of the index and one GET per record (in parallel), whatever the store's size.
 A record is written first (create-only), then committed by adding its id to the index,
-an update conditional on the index's ``resourceVersion`` (409: read it again and retry).
+an update conditional on the index's ``resourceVersion`` (409: read it again and retry):
+the protocol of ``claims/indexed.py``, which this store gives its primitives.
 A record whose commit never happened (the API server went away in between) is invisible
 to reads; writing it again adopts it when its content is the same.
 
