@@ -315,7 +315,7 @@ class KubernetesStore(indexed.IndexedStore):
         if size > MAX_SECRET_DATA:
             # Splitting a record over several Secrets would make writing it non-atomic: refuse it.
             raise indexed.Refused("%s would hold %.2f MiB, too large for one Kubernetes Secret (at most 1 MiB)"
-                          % (name, size / 1048576.0))
+                                  % (name, size / 1048576.0))
         return {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -336,7 +336,7 @@ class KubernetesStore(indexed.IndexedStore):
         except self._api_exception as exc:
             if exc.status == 422 and "Too long" in (exc.body or ""):
                 raise indexed.Refused("%s is too large for one Kubernetes Secret: %s"
-                              % (secret["metadata"]["name"], api_reason(exc))) from exc
+                                      % (secret["metadata"]["name"], api_reason(exc))) from exc
             raise
 
     def _stored_as(self, secret):
