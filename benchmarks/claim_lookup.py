@@ -60,7 +60,7 @@ def write_probe(store, claims):
     for index in range(claims):
         claim = model.new_claim(PROBE, "install" if index == 0 else "upgrade", HELLO, {"greeting": "hi %d" % index},
                                 model.new_ulid(), {"modifies": True, "sensitiveParameters": []})
-        store.write_claim(claim, {})
+        store.write_claim(PROBE, claim, {})
         store.write_result(PROBE, model.new_result(claim, model.STATUS_RUNNING), {}, ())
         result = model.new_result(claim, model.STATUS_SUCCEEDED, None, {"message": {"generatedByBundle": "true"}})
         store.write_result(PROBE, result, {"message": b"hello %d" % index}, set())

@@ -428,7 +428,7 @@ def _run(store, installation, request, inputs, prepared, response):
     signals only stop the container while the driver waits for it (see Cancellation)."""
     claim, cancel = prepared.claim, prepared.operation.cancel
     with cancel.critical():
-        store.write_claim(claim, prepared.sensitive)
+        store.write_claim(installation.name, claim, prepared.sensitive)
         store.write_result(installation.name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
         try:
             outcome = prepared.driver.run(prepared.operation)

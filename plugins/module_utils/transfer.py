@@ -135,7 +135,7 @@ def copy_installations(source, destination, names, lock_timeout, check_mode=Fals
     for name, (claim_writes, result_writes) in writes.items():
         with destination.lock(name, lock_timeout):
             for claim, sensitive in claim_writes:
-                destination.write_claim(claim, sensitive)  # its installation is ``name``: the reader checked it
+                destination.write_claim(name, claim, sensitive)  # the reader checked it is a claim of ``name``
             for result, values, sensitive in result_writes:
                 destination.write_result(name, result, values, sensitive)
     return copied

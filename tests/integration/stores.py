@@ -36,7 +36,7 @@ with store.lock("app", 30):
     print("held", flush=True)
     claim = json.loads(sys.stdin.readline())
     try:
-        store.write_claim(claim, {"password": "pw-paused"})
+        store.write_claim("app", claim, {"password": "pw-paused"})
         print("written", flush=True)
     except ClaimStoreError as exc:
         print(exc, flush=True)

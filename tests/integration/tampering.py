@@ -20,7 +20,7 @@ def record_installation(options, name="app"):
     store = open_store(options)
     claim = model.new_claim(name, "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(),
                             {"modifies": True, "sensitiveParameters": ["password"]})
-    store.write_claim(claim, {"password": "pw-" + name})
+    store.write_claim(name, claim, {"password": "pw-" + name})
     store.write_result(name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     result = model.new_result(claim, model.STATUS_SUCCEEDED, None, {"message": {"generatedByBundle": "true"}})
     store.write_result(name, result, {"message": b"hello"}, ())

@@ -41,7 +41,7 @@ def _connection_reset(*args, **kwargs):
 def _record(store, name, outputs=None, sensitive=()):
     """An install claim with its running and final results, as a run writes them."""
     claim = model.new_claim(name, "install", BUNDLE, {}, model.new_ulid(), {"modifies": True})
-    store.write_claim(claim, {"password": "pw-" + name} if sensitive else {})
+    store.write_claim(name, claim, {"password": "pw-" + name} if sensitive else {})
     store.write_result(name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     result = model.new_result(claim, model.STATUS_SUCCEEDED, None, {n: {} for n in outputs or {}})
     store.write_result(name, result, outputs or {}, set(sensitive))
@@ -94,9 +94,9 @@ def test_without_a_key_nothing_sensitive_is_written(options):
     store = open_store(dict(options, encryption_key=None))
     claim = model.new_claim("app", "install", BUNDLE, {}, model.new_ulid(), {"modifies": True})
     with pytest.raises(ClaimStoreError, match="azure_blob claim store " + NEEDS_KEY % "store"):
-        store.write_claim(claim, {"password": "pw"})
+        store.write_claim("app", claim, {"password": "pw"})
     assert _blobs(options, "installations/") == []
-    store.write_claim(claim, {})  # nothing sensitive: no key needed
+    store.write_claim("app", claim, {})  # nothing sensitive: no key needed
     result = model.new_result(claim, model.STATUS_SUCCEEDED)
     with pytest.raises(ClaimStoreError, match=NEEDS_KEY % "store"):
         store.write_result("app", result, {"message": b"hello", "secret": b"s3cr3t"}, {"secret"})
@@ -123,7 +123,7 @@ def test_claims_and_results_are_written_once(options):
     store = open_store(options)
     claim, result = _record(store, "app")
     with pytest.raises(ClaimStoreError, match="already holds installations/app/claims/.*: claims and results are written once"):
-        store.write_claim(claim, {})
+        store.write_claim("app", claim, {})
     with pytest.raises(ClaimStoreError, match="written once"):
         store.write_result("app", result, {}, ())
 
@@ -156,18 +156,18 @@ def test_a_record_whose_commit_never_happened_is_invisible_then_adopted(options)
     writer = open_store(options)
     writer._commit = _connection_reset
     with pytest.raises(ClaimStoreError, match="Connection reset by peer"):
-        writer.write_claim(orphan, {})
+        writer.write_claim("app", orphan, {})
     assert "installations/app/claims/%s.json" % orphan["id"] in _blobs(options, "installations/app/claims/")
     assert [c["id"] for c in store.installation("app").claims] == [claim["id"]]
-    store.write_claim(orphan, {})  # the same record again: adopted, committed
+    store.write_claim("app", orphan, {})  # the same record again: adopted, committed
     assert [c["id"] for c in store.installation("app").claims] == [claim["id"], orphan["id"]]
     index = json.loads(_container(options).download_blob("installations/app/index.json").readall())
     assert index["claims"] == [claim["id"], orphan["id"]] and len(index["results"]) == 2
     other = dict(orphan, id=model.new_ulid())
     with pytest.raises(ClaimStoreError):
-        writer.write_claim(other, {})
+        writer.write_claim("app", other, {})
     with pytest.raises(ClaimStoreError, match="already holds installations/app/claims/%s.json" % other["id"]):
-        store.write_claim(dict(other, action="uninstall"), {})  # same id, other content: refused
+        store.write_claim("app", dict(other, action="uninstall"), {})  # same id, other content: refused
 
 
 def test_concurrent_stores_agree_on_the_fingerprint_key(options):
@@ -314,7 +314,7 @@ def test_break_lock_and_the_holder_that_lost_it(options):
         assert operator.break_lock("app")["pid"] == os.getpid()
         with operator.lock("app", 1):
             with pytest.raises(ClaimStoreError, match=LOST_LOCK % (r"the run of pid %d .*" % os.getpid())):
-                holder.write_claim(claim, {})
+                holder.write_claim("app", claim, {})
     assert not holder.installation("app").exists
     assert _blobs(options, "installations/app/claims/") == []
 

@@ -272,7 +272,7 @@ def _use(store):
     store.fingerprint_key()  # secrets get, create
     claim = model.new_claim("app", "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(), {"modifies": True})
     with store.lock("app", 5):  # leases get, create; releasing it: update
-        store.write_claim(claim, {"password": "pw"})  # secrets create (records, the index)
+        store.write_claim("app", claim, {"password": "pw"})  # secrets create (records, the index)
         result = model.new_result(claim, model.STATUS_SUCCEEDED, None, {"out": {}})
         store.write_result("app", result, {"out": b"v"}, set())  # secrets update (the index)
     assert store.installation("app").exists  # secrets get

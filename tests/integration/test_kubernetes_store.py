@@ -93,7 +93,7 @@ def _connection_reset(*args, **kwargs):
 
 def _record(store, name, status=model.STATUS_SUCCEEDED, outputs=None, sensitive=()):
     claim = model.new_claim(name, "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(), {"modifies": True})
-    store.write_claim(claim, {"password": "pw-" + name} if sensitive else {})
+    store.write_claim(name, claim, {"password": "pw-" + name} if sensitive else {})
     store.write_result(name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     result = model.new_result(claim, status, None, {n: {} for n in (outputs or {})})
     store.write_result(name, result, outputs or {}, set(sensitive))
@@ -333,17 +333,17 @@ def test_records_stay_labelled_and_the_index_commits_them(api, options):
     writer = open_store(options)
     writer._commit = _connection_reset
     with pytest.raises(ClaimStoreError, match="Connection reset by peer"):
-        writer.write_claim(orphan, {})
+        writer.write_claim("app", orphan, {})
     assert core.read_namespaced_secret(kstore.record_name("claim", orphan["id"]), NS).immutable
     assert [c["id"] for c in store.installation("app").claims] == [claim["id"]]
-    store.write_claim(orphan, {})  # the same record again: adopted, committed
+    store.write_claim("app", orphan, {})  # the same record again: adopted, committed
     assert [c["id"] for c in store.installation("app").claims] == [claim["id"], orphan["id"]]
     changed = dict(orphan, id=model.new_ulid())
     writer._commit = _connection_reset
     with pytest.raises(ClaimStoreError):
-        writer.write_claim(changed, {})
+        writer.write_claim("app", changed, {})
     with pytest.raises(ClaimStoreError, match=r"Secret cnab-claim-\w+ already exists; records are never overwritten"):
-        store.write_claim(dict(changed, action="uninstall"), {})  # same id, other content: refused
+        store.write_claim("app", dict(changed, action="uninstall"), {})  # same id, other content: refused
 
 
 def test_layout_and_sensitive_values_apart(api, store):
@@ -390,7 +390,7 @@ def test_records_are_never_overwritten(store):
     with pytest.raises(ClaimStoreError, match=r"^the kubernetes claim store in namespace cnab could not write a claim "
                                               r"of installation app: Secret cnab-claim-\w+ already exists; records "
                                               r"are never overwritten\.$"):
-        store.write_claim(claim, {})
+        store.write_claim("app", claim, {})
 
 
 def test_oversized_record_is_refused_with_a_sentence(emulator, store, monkeypatch):
@@ -589,7 +589,7 @@ def test_break_lock_and_the_holder_that_lost_it(options):
             # Its keeper saw the lease cleared, or already taken by the operator's run.
             with pytest.raises(ClaimStoreError, match=r"could not write a claim of installation app: it lost the lock "
                                                       r"of installation app to (the run of pid \d+|an operator)"):
-                holder.write_claim(claim, {})
+                holder.write_claim("app", claim, {})
     assert not holder.installation("app").exists
 
 

@@ -197,7 +197,7 @@ def test_the_store_refuses_every_write(porter_home):
     before = checksums(porter_home)
     store = open_store({"backend": "porter_v0", "path": porter_home})
     claim = store.installation("hello1").claims[-1]
-    attempts = [lambda: store.write_claim(claim, {}), lambda: store.write_result("hello1", {}, {}, ()),
+    attempts = [lambda: store.write_claim("hello1", claim, {}), lambda: store.write_result("hello1", {}, {}, ()),
                 lambda: store.lock("hello1", 1), lambda: store.break_lock("hello1"), store.fingerprint_key]
     for attempt in attempts:
         with pytest.raises(ReadOnlyStoreError) as refused:

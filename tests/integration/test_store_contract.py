@@ -18,7 +18,7 @@ from support import REPO
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import open_store
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import LockTimeout
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
 
 BUNDLE = Bundle(json.load(open(os.path.join(REPO, "examples", "hello", "bundle.json"))))
 
@@ -31,7 +31,7 @@ def options(request, tmp_path):
 def _record(store, name, action="install", status=model.STATUS_SUCCEEDED, outputs=None, sensitive=()):
     claim = model.new_claim(name, action, BUNDLE, {"greeting": "hi"}, model.new_ulid(),
                             {"modifies": True, "sensitiveParameters": ["password"] if sensitive else []})
-    store.write_claim(claim, {"password": "pw-" + name} if sensitive else {})
+    store.write_claim(name, claim, {"password": "pw-" + name} if sensitive else {})
     store.write_result(name, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     metadata = {n: {"generatedByBundle": "true"} for n in (outputs or {})}
     result = model.new_result(claim, status, None, metadata)
@@ -50,6 +50,16 @@ def test_records_round_trip(options):
     assert store.sensitive_parameters("app", claim["id"]) == {"password": "pw-app"}
     assert store.installation("other").exists is False
     assert store.installation_names() == ["app"]
+
+
+def test_a_claim_is_written_only_as_a_claim_of_the_installation_it_names(options):
+    store = open_store(options)
+    claim = model.new_claim("app", "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(), {"modifies": True})
+    with pytest.raises(ClaimStoreError, match=r"claim \w+ names installation 'app', so it cannot be recorded as a "
+                                              r"claim of installation other\.$"):
+        store.write_claim("other", claim, {"password": "pw"})
+    assert store.installation("other").exists is False
+    assert store.installation_names() == []
 
 
 def test_history_keeps_order(options):

@@ -18,9 +18,9 @@ parallel), so its cost does not depend on how many installations the container h
 record is uploaded first (create-only), then committed by adding it to the index, an upload
 conditional on the index's ETag (412: read it again and retry); a record whose commit never
 happened (the service went away in between) is invisible, and writing it again adopts it when
-its content is the same. The lock is a
-blob lease (15 to 60 seconds) renewed while the run holds it: a killed holder loses it when
-the lease expires. A blob lease guards only its own blob, so the holder also renews it before
+its content is the same (the protocol of ``claims/indexed.py``, which this store gives its
+primitives). The lock is a blob lease (15 to 60 seconds) renewed while the run holds it: a
+killed holder loses it when the lease expires. A blob lease guards only its own blob, so the holder also renews it before
 each write and each index update: a holder whose lease another run took is refused. The
 container is created by the first write, never by reads: a missing container reads as an
 empty store, so check mode and info runs create nothing. The Azure SDK and ``cryptography``
@@ -32,19 +32,15 @@ import contextlib
 import json
 import os
 import re
-import time
 from urllib.parse import urlsplit
 
-from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import indexed, model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
-    ClaimStore,
-    LeaseKeeper,
     check_installation_name,
-    describe_holder,
     is_installation_name,
     lock_holder_identity,
 )
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout, require_library
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, require_library
 
 DEFAULT_CONTAINER = "cnab-claims"
 LEASE_RANGE = (15, 60)  # what Azure accepts for a finite lease
@@ -55,7 +51,6 @@ _SEALED = b"\x01"  # format byte of an encrypted value: scrypt key, AES-256-GCM,
 _NONCE = 12
 _DOWNLOAD_THREADS = 8
 _INDEX = "index.json"
-_COMMIT_ATTEMPTS = 20  # index uploads that lost a race (412, 409) before giving up
 _MISSING_ONE_OF = (
     "the azure_blob claim store needs claim_store.connection_string (or AZURE_STORAGE_CONNECTION_STRING), or "
     "claim_store.account_url (or AZURE_STORAGE_ACCOUNT_URL) with claim_store.account_key (or AZURE_STORAGE_KEY) "
@@ -131,12 +126,7 @@ def _index_entries(blob_name, document):
     """The ids and output names an index names, each checked before it becomes part of a blob name."""
     if not isinstance(document, dict):
         raise model.MalformedRecord(blob_name, "it is not a JSON object")
-    entries = {}
-    for kind in ("claims", "results"):
-        ids = document.get(kind) or []
-        if not isinstance(ids, list):
-            raise model.MalformedRecord(blob_name, "its %s entry is not a list of ids" % kind)
-        entries[kind] = [model.check_record_id(i, blob_name) for i in ids]
+    entries = indexed.record_ids(document, blob_name)
     for kind in ("outputs", "sensitiveOutputs"):
         names = document.get(kind) or {}
         if not isinstance(names, dict) or not all(isinstance(n, list) for n in names.values()):
@@ -146,22 +136,14 @@ def _index_entries(blob_name, document):
     return entries
 
 
-class _Held:
-    """A blob lease this store holds; ``lost`` is the reason once another run or an operator took it."""
-
-    def __init__(self, installation, lease):
-        self.installation = installation
-        self.lease = lease
-        self.lost = None
-
-
 def _lease_seconds(value):
     low, high = LEASE_RANGE
     return min(max(int(value or 30), low), high)
 
 
-class AzureBlobStore(ClaimStore):
+class AzureBlobStore(indexed.IndexedStore):
     def __init__(self, options):
+        super().__init__()
         options = dict(options or {})
         container = options.get("container") or DEFAULT_CONTAINER
         self.where = container
@@ -170,19 +152,17 @@ class AzureBlobStore(ClaimStore):
             self.where = "%s/%s" % (service.account_name, container)
             self._container = service.get_container_client(container)
         self._encryption_key = options.get("encryption_key") or None
-        self._lease = _lease_seconds(options.get("lease_seconds"))
+        self.lease_seconds = _lease_seconds(options.get("lease_seconds"))
         self._aead = None
         self._fingerprint = None
-        self._indexes = {}  # installation -> (ETag or None, entries) as last read or written
         self._container_ready = False
-        self._held = {}  # installation -> _Held, while this store holds its lock
 
     # -- plumbing ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _errors(self, doing):
         """SDK, transport and record errors become one ClaimStoreError sentence."""
-        expected = _sdk_errors() + (OSError, ValueError, TypeError, KeyError)
+        expected = _sdk_errors() + (OSError, ValueError, TypeError, KeyError, indexed.Refused)
         try:
             yield
         except ClaimStoreError:
@@ -198,6 +178,8 @@ class AzureBlobStore(ClaimStore):
             with self._errors("create its container"):
                 self._create_container()
             self._container_ready = True
+
+    _ready_to_write = _writable
 
     def _create_container(self):
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
@@ -246,79 +228,56 @@ class AzureBlobStore(ClaimStore):
         except ResourceExistsError:
             return False
 
-    def _create_record(self, blob_name, document):
-        """Upload a record once; one that exists with the same content (an uncommitted earlier write) is kept."""
-        data = _dump(document)
-        if not self._upload_once(blob_name, data) and self._download(blob_name) != data:
-            raise self._written_once(blob_name)
+    # -- records and the index: the primitives of IndexedStore (a record is (blob name, bytes)) --
 
-    def _written_once(self, blob_name):
+    def _create_once(self, record):
+        return self._upload_once(*record)
+
+    def _stored_as(self, record):
+        blob_name, data = record
+        return self._download(blob_name) == data
+
+    def _already_written(self, record):
         return ClaimStoreError("the azure_blob claim store at %s already holds %s: claims and results are written once."
-                               % (self.where, blob_name))
+                               % (self.where, record[0]))
 
-    # -- the index --------------------------------------------------------------------------
+    def _read_index(self, name):
+        from azure.core.exceptions import ResourceNotFoundError
 
-    def _index(self, name, fresh=False):
-        """(ETag or None, entries) of the installation's index; the last one seen unless ``fresh``."""
-        if fresh or name not in self._indexes:
-            from azure.core.exceptions import ResourceNotFoundError
+        blob_name = self._path(name, _INDEX)
+        try:
+            downloader = self._container.download_blob(blob_name)
+            etag, document = downloader.properties.etag, _load(blob_name, downloader.readall())
+        except ResourceNotFoundError:
+            etag, document = None, {}
+        return etag, _index_entries(blob_name, document)
 
-            blob_name = self._path(name, _INDEX)
-            try:
-                downloader = self._container.download_blob(blob_name)
-                etag, document = downloader.properties.etag, _load(blob_name, downloader.readall())
-            except ResourceNotFoundError:
-                etag, document = None, {}
-            self._indexes[name] = (etag, _index_entries(blob_name, document))
-        return self._indexes[name]
-
-    def _commit(self, name, kind, record_id, blob_name, outputs=None):
-        """Add ``record_id`` (and its outputs' names) to the index: from then on reads see it."""
+    def _store_index(self, name, etag, entries):
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-        for attempt in range(_COMMIT_ATTEMPTS):
-            etag, entries = self._index(name, fresh=attempt > 0)
-            if record_id in entries[kind]:  # another writer committed the same record first
-                raise self._written_once(blob_name)
-            self._still_held(name)
-            entries = json.loads(json.dumps(entries))  # a copy: the cached one stays as read
-            entries[kind].append(record_id)
-            for key, names in (outputs or {}).items():
-                if names:
-                    entries[key][record_id] = sorted(names)
-            blob = self._container.get_blob_client(self._path(name, _INDEX))
-            try:
-                if etag is None:
-                    stored = blob.upload_blob(_dump(entries), overwrite=False)
-                else:
-                    stored = blob.upload_blob(_dump(entries), overwrite=True, etag=etag,
-                                              match_condition=MatchConditions.IfNotModified)
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-                time.sleep(min(0.01 * (attempt + 1), 0.2))  # another writer updated it first: read it again
-                continue
-            self._indexes[name] = (stored["etag"], entries)
-            return
-        raise ValueError("its index %s kept changing" % self._path(name, _INDEX))
+        blob = self._container.get_blob_client(self._path(name, _INDEX))
+        try:
+            if etag is None:
+                stored = blob.upload_blob(_dump(entries), overwrite=False)
+            else:
+                stored = blob.upload_blob(_dump(entries), overwrite=True, etag=etag,
+                                          match_condition=MatchConditions.IfNotModified)
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            return None
+        return stored["etag"]
 
-    # -- records ----------------------------------------------------------------------------
+    def _index_label(self, name):
+        return self._path(name, _INDEX)
 
-    def installation(self, name):
-        with self._errors("read installation %s" % name):
-            unused, entries = self._index(name, fresh=True)
-            wanted = ([(self._path(name, "claims", i + ".json"), i, "claim") for i in entries["claims"]]
-                      + [(self._path(name, "results", i + ".json"), i, "result") for i in entries["results"]])
-            blobs = self._download_all([blob_name for blob_name, unused, unused in wanted])
-            claims, results = [], []
-            for blob_name, record_id, kind in wanted:
-                if blobs[blob_name] is None:
-                    continue  # a blob deleted by hand is simply gone
-                document = _load(blob_name, blobs[blob_name])
-                if kind == "claim":
-                    claims.append(model.read_claim(document, name, blob_name, record_id))
-                else:
-                    results.append(model.read_result(document, blob_name, record_id))
-            return model.Installation(name, claims, results)
+    # -- the store's API --------------------------------------------------------------------
+
+    def _read_records(self, name, wanted):
+        blob_names = [self._path(name, kind + "s", record_id + ".json") for record_id, kind in wanted]
+        blobs = self._download_all(blob_names)
+        for blob_name in blob_names:
+            # A blob deleted by hand is simply gone.
+            yield blob_name, None if blobs[blob_name] is None else _load(blob_name, blobs[blob_name])
 
     def installation_names(self):
         from azure.core.exceptions import ResourceNotFoundError
@@ -331,33 +290,21 @@ class AzureBlobStore(ClaimStore):
                 return []
             return sorted(n for n in names if is_installation_name(n))
 
-    def write_claim(self, claim, sensitive_parameters):
-        name = claim["installation"]
-        with self._errors("write a claim of installation %s" % name):
-            claim_id = model.check_record_id(claim["id"], "a claim of installation %s" % name)
-            blob_name = self._path(name, "claims", claim_id + ".json")
-            if claim_id in self._index(name)[1]["claims"]:
-                raise self._written_once(blob_name)
-            self._writable()
-            self._still_held(name)
+    def _claim_record(self, installation, claim_id, claim, sensitive_parameters):
+        def write_sensitive_parameters():
             if sensitive_parameters:
                 # Key first: without it nothing of the claim is written.
                 aead = self._cipher("store")
-                sealed_name = self._path(name, "sensitive", claim_id + ".parameters")
+                sealed_name = self._path(installation, "sensitive", claim_id + ".parameters")
                 self._upload(sealed_name, self._seal(aead, sealed_name, _dump(sensitive_parameters)))
-            self._create_record(blob_name, claim)
-            self._commit(name, "claims", claim_id, blob_name)
 
-    def write_result(self, installation, result, outputs, sensitive_outputs):
-        with self._errors("write a result of installation %s" % installation):
-            result_id = model.check_record_id(result["id"], "a result of installation %s" % installation)
-            blob_name = self._path(installation, "results", result_id + ".json")
-            if result_id in self._index(installation)[1]["results"]:
-                raise self._written_once(blob_name)
-            self._writable()
-            self._still_held(installation)
+        return (self._path(installation, "claims", claim_id + ".json"), _dump(claim)), write_sensitive_parameters
+
+    def _result_record(self, installation, result_id, result, outputs, sensitive_outputs):
+        names = {"outputs": [], "sensitiveOutputs": []}  # filled as they are written, for the index
+
+        def write_outputs():
             aead = self._cipher("store") if any(o in sensitive_outputs for o in outputs) else None
-            names = {"outputs": [], "sensitiveOutputs": []}
             for output, value in sorted(outputs.items()):
                 model.check_output_name(output, "output %s of result %s" % (output, result_id))
                 if output in sensitive_outputs:
@@ -367,9 +314,8 @@ class AzureBlobStore(ClaimStore):
                 else:
                     self._upload(self._path(installation, "outputs", result_id, output), value)
                     names["outputs"].append(output)
-            # The result goes last: once it is visible, so are its outputs.
-            self._create_record(blob_name, result)
-            self._commit(installation, "results", result_id, blob_name, names)
+
+        return (self._path(installation, "results", result_id + ".json"), _dump(result)), write_outputs, names
 
     def sensitive_parameters(self, installation, claim_id):
         with self._errors("read the sensitive parameters of installation %s" % installation):
@@ -414,7 +360,7 @@ class AzureBlobStore(ClaimStore):
             self._upload_once(blob_name, os.urandom(size))
             data = self._download(blob_name)
         if not data or len(data) != size:
-            raise ValueError("%s holds %d bytes instead of %d" % (blob_name, len(data or b""), size))
+            raise indexed.Refused("%s holds %d bytes instead of %d" % (blob_name, len(data or b""), size))
         return data
 
     # -- sensitive values -------------------------------------------------------------------
@@ -455,38 +401,36 @@ class AzureBlobStore(ClaimStore):
                 "the key its sensitive values were stored with." % (self.where, blob_name)
             ) from exc
 
-    # -- lock -------------------------------------------------------------------------------
+    # -- the lock: the primitives of IndexedStore ---------------------------------------------
 
-    @contextlib.contextmanager
-    def lock(self, name, timeout):
-        blob = self._container.get_blob_client(self._path(name, "lock"))
-        self._writable()
-        lease = self._acquire(blob, name, timeout)
-        held = _Held(name, lease)
-        try:
-            # Identity goes in after the lease is ours, for the message a waiter prints.
-            with self._errors("record the holder of the lock of installation %s" % name):
-                blob.set_blob_metadata({_HOLDER: json.dumps(lock_holder_identity())}, lease=lease)
-            self._held[name] = held
-            with LeaseKeeper(lambda: self._renew(held), self._lease / 3.0):
-                yield
-        finally:
-            self._held.pop(name, None)
-            if not held.lost:
-                with contextlib.suppress(Exception):
-                    lease.release()
+    def _lock_blob(self, name):
+        return self._container.get_blob_client(self._path(name, "lock"))
 
-    def _still_held(self, name):
-        """Before a write: renew the lease of a lock this store holds, or refuse if another run took it."""
-        held = self._held.get(name)
-        if held is not None:
-            self._renew(held)
+    def _try_lock(self, name):
+        """A lease of the lock blob, unless another holds it (409: LeaseAlreadyPresent, or a lease still breaking)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-    def _renew(self, held):
-        """Renew the lease (LeaseKeeper's call, and before each write). Azure renews an expired lease
-        unless the blob was leased again since: only then (409) or when it was broken is it lost."""
-        if held.lost:
-            raise ValueError(held.lost)
+        blob = self._lock_blob(name)
+        for attempt in (1, 2):
+            try:
+                return indexed.Held(name, blob.acquire_lease(lease_duration=self.lease_seconds)), None
+            except ResourceNotFoundError:
+                if attempt == 2:
+                    raise
+                self._upload_once(blob.blob_name, b"")  # the installation's first lock
+            except ResourceExistsError:
+                return None, None
+        return None, None
+
+    def _announce(self, held):
+        # Identity goes in after the lease is ours, for the message a waiter prints.
+        with self._errors("record the holder of the lock of installation %s" % held.installation):
+            self._lock_blob(held.installation).set_blob_metadata({_HOLDER: json.dumps(lock_holder_identity())},
+                                                                 lease=held.lease)
+
+    def _renew_lease(self, held):
+        """Azure renews an expired lease unless the blob was leased again since: only then (409) or
+        when it was broken is it lost."""
         from azure.core.exceptions import HttpResponseError
 
         try:
@@ -497,52 +441,17 @@ class AzureBlobStore(ClaimStore):
             owner = None
             with contextlib.suppress(Exception):
                 owner = self._lock_state(held.installation)[1]
-            held.lost = "it lost the lock of installation %s to %s" % (
-                held.installation, describe_holder(owner) if owner else "an operator who broke it")
-            raise ValueError(held.lost) from exc
+            raise indexed.LockLost(owner) from exc
 
-    def _acquire(self, blob, name, timeout):
-        deadline = time.monotonic() + max(0, timeout)
-        pause = 0.05
-        while True:
-            with self._errors("lock installation %s" % name):
-                lease = self._try_lease(blob)
-            if lease is not None:
-                return lease
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                holder = None
-                with contextlib.suppress(ClaimStoreError):
-                    holder = self.lock_holder(name)
-                raise LockTimeout(
-                    "installation %s is locked by %s; gave up after waiting %s seconds (raise lock_timeout to wait longer)."
-                    % (name, describe_holder(holder), timeout)
-                )
-            # The last try falls on the deadline: a dead holder's lease may expire just then.
-            time.sleep(min(pause, remaining))
-            pause = min(pause * 2, 0.5)
-
-    def _try_lease(self, blob):
-        """A lease client, or None while another holds the lease."""
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-        for attempt in (1, 2):
-            try:
-                return blob.acquire_lease(lease_duration=self._lease)
-            except ResourceNotFoundError:
-                if attempt == 2:
-                    raise
-                self._upload_once(blob.blob_name, b"")  # the installation's first lock
-            except ResourceExistsError:  # 409: LeaseAlreadyPresent, or a lease still breaking
-                return None
-        return None
+    def _release_lease(self, held):
+        held.lease.release()
 
     def _lock_state(self, name):
         """(leased?, holder identity or None) of the installation's lock blob."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            properties = self._container.get_blob_client(self._path(name, "lock")).get_blob_properties()
+            properties = self._lock_blob(name).get_blob_properties()
         except ResourceNotFoundError:
             return False, None
         if properties.lease.state != "leased":
@@ -564,7 +473,7 @@ class AzureBlobStore(ClaimStore):
                 return None
             from azure.storage.blob import BlobLeaseClient
 
-            BlobLeaseClient(self._container.get_blob_client(self._path(name, "lock"))).break_lease(lease_break_period=0)
+            BlobLeaseClient(self._lock_blob(name)).break_lease(lease_break_period=0)
             # A holder killed before it wrote its identity still held the lock.
             return holder or {"host": "unknown", "pid": "unknown", "since": "unknown"}
 

@@ -25,7 +25,8 @@ scanning every Secret of the namespace, so a list costs more the more installati
 the store holds. The index Secret names the installation's claims and results; a read
 is one GET of the index and one GET per record (in parallel), whatever the store's size.
 A record is written first (create-only), then committed by adding its id to the index,
-an update conditional on the index's ``resourceVersion`` (409: read it again and retry).
+an update conditional on the index's ``resourceVersion`` (409: read it again and retry):
+the protocol of ``claims/indexed.py``, which this store gives its primitives.
 A record whose commit never happened (the API server went away in between) is invisible
 to reads; writing it again adopts it when its content is the same.
 
@@ -52,20 +53,15 @@ import hashlib
 import json
 import os
 import re
-import threading
-import time
 from urllib.parse import quote
 
-from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import indexed, model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
-    ClaimStore,
-    LeaseKeeper,
     check_installation_name,
-    describe_holder,
     is_installation_name,
     lock_holder_identity,
 )
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
 from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
     TIMEOUT,
     Connection,
@@ -86,15 +82,10 @@ INDEX_KEY = "index.json"
 MAX_SECRET_DATA = 1024 * 1024  # the API server's limit: the sum of a Secret's decoded values
 PAGE = 250  # items per list call
 READERS = 8  # parallel GETs of one installation's records
-COMMIT_ATTEMPTS = 20  # index updates that lost a race (409) before giving up
 
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
-
-
-class _Refused(Exception):
-    """A record this store will not write, or a stored object it cannot use; the message is the reason."""
 
 
 def _hashed(name):
@@ -133,13 +124,7 @@ def _entries(index):
     document = model.load_record(_decode(_data(index, label)[INDEX_KEY]), label)
     if not isinstance(document, dict):
         raise model.MalformedRecord(label, "its index is not a JSON object")
-    entries = {}
-    for kind in ("claims", "results"):
-        ids = document.get(kind) or []
-        if not isinstance(ids, list):
-            raise model.MalformedRecord(label, "its %s entry is not a list of ids" % kind)
-        entries[kind] = [model.check_record_id(i, label) for i in ids]
-    return entries
+    return indexed.record_ids(document, label)
 
 
 def _data(secret, label):
@@ -193,7 +178,7 @@ def _same_content(existing, secret):
 
 
 def _exists(secret):
-    return _Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
+    return indexed.Refused("Secret %s already exists; records are never overwritten" % secret["metadata"]["name"])
 
 
 def _holder_identity():
@@ -213,19 +198,11 @@ def _holder(identity):
     return holder
 
 
-class _Held:
-    """A Lease this process holds: what renewing and releasing it need."""
+class KubernetesStore(indexed.IndexedStore):
+    LOCK_PAUSES = (0.05, 1.0)
 
-    def __init__(self, installation, holder, lease):
-        self.installation = installation
-        self.holder = holder
-        self.lease = lease
-        self.lost = None  # the reason, once another run or an operator took the lock away
-        self.renewing = threading.Lock()  # the keeper and a write may renew at once
-
-
-class KubernetesStore(ClaimStore):
     def __init__(self, options):
+        super().__init__()
         options = dict(options or {})
         self.namespace = options.get("namespace") or "cnab"
         self.lease_seconds = int(30 if options.get("lease_seconds") is None else options["lease_seconds"])
@@ -240,9 +217,6 @@ class KubernetesStore(ClaimStore):
             "leases": "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % quote(self.namespace, safe=""),
         }
         self._namespace_checked = False
-        self._indexes = {}  # installation -> its index Secret as last read or written (for the next update)
-        self._held = {}
-        self._held_lock = threading.Lock()
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -289,7 +263,7 @@ class KubernetesStore(ClaimStore):
                 return
 
     @contextlib.contextmanager
-    def _api(self, doing):
+    def _errors(self, doing):
         """API, transport and record errors become one ClaimStoreError sentence."""
         try:
             yield
@@ -297,7 +271,7 @@ class KubernetesStore(ClaimStore):
             raise
         except self._api_exception as exc:
             raise self._error(doing, api_reason(exc)) from exc
-        except (_Refused, model.MalformedRecord) as exc:
+        except (indexed.Refused, model.MalformedRecord) as exc:
             raise self._error(doing, str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
             if is_transport_error(exc):
@@ -305,6 +279,8 @@ class KubernetesStore(ClaimStore):
             if isinstance(exc, (ValueError, TypeError, KeyError)):  # JSON, base64, a field missing
                 raise self._error(doing, "a stored object is malformed (%s: %s)" % (type(exc).__name__, exc)) from exc
             raise
+
+    _api = _errors  # the name claims/setup.py uses
 
     def _error(self, doing, reason):
         return ClaimStoreError("the kubernetes claim store in namespace %s could not %s: %s."
@@ -318,7 +294,7 @@ class KubernetesStore(ClaimStore):
         )
 
     def _ensure_namespace(self):
-        """Once per store, inside ``_api``: a missing namespace is that sentence, not an empty store."""
+        """Once per store, inside ``_errors``: a missing namespace is that sentence, not an empty store."""
         if self._namespace_checked:
             return
         try:
@@ -330,14 +306,16 @@ class KubernetesStore(ClaimStore):
                 raise
         self._namespace_checked = True
 
-    # -- records ----------------------------------------------------------------------------
+    _ready_to_read = _ready_to_write = _ensure_namespace
+
+    # -- records: the primitives of IndexedStore ----------------------------------------------
 
     def _secret(self, name, labels, annotations, data, immutable=True):
         size = sum(len(value) for value in data.values())
         if size > MAX_SECRET_DATA:
             # Splitting a record over several Secrets would make writing it non-atomic: refuse it.
-            raise _Refused("%s would hold %.2f MiB, too large for one Kubernetes Secret (at most 1 MiB)"
-                           % (name, size / 1048576.0))
+            raise indexed.Refused("%s would hold %.2f MiB, too large for one Kubernetes Secret (at most 1 MiB)"
+                                  % (name, size / 1048576.0))
         return {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -352,64 +330,48 @@ class KubernetesStore(ClaimStore):
         labels = {MANAGED_BY: MANAGER, INSTALLATION: label_value(installation), RECORD: record}
         return self._secret(record_name(kind, record_id), labels, dict(ids, **{INSTALLATION: installation}), data)
 
-    def _write(self, installation, secrets):
-        """Create the Secrets in order; each is a new record. One that exists with the same content
-        was written by a run whose commit did not happen: it is taken as is."""
-        self._still_held(installation)
+    def _create_once(self, secret):
+        try:
+            return self._create("secrets", secret) is not None
+        except self._api_exception as exc:
+            if exc.status == 422 and "Too long" in (exc.body or ""):
+                raise indexed.Refused("%s is too large for one Kubernetes Secret: %s"
+                                      % (secret["metadata"]["name"], api_reason(exc))) from exc
+            raise
+
+    def _stored_as(self, secret):
+        return _same_content(self._get("secrets", secret["metadata"]["name"]), secret)
+
+    def _already_written(self, secret):
+        return _exists(secret)
+
+    def _create_all(self, secrets):
+        """The parts of a record, each create-only too."""
         for secret in secrets:
-            try:
-                created = self._create("secrets", secret)
-            except self._api_exception as exc:
-                if exc.status == 422 and "Too long" in (exc.body or ""):
-                    raise _Refused("%s is too large for one Kubernetes Secret: %s"
-                                   % (secret["metadata"]["name"], api_reason(exc))) from exc
+            self._create_record(secret)
+
+    def _read_index(self, installation):
+        index = self._get("secrets", index_name(installation))
+        if index is not None and (index["metadata"].get("annotations") or {}).get(INSTALLATION) != installation:
+            raise indexed.Refused("Secret %s belongs to another installation" % index_name(installation))
+        return index, _entries(index)
+
+    def _store_index(self, installation, index, entries):
+        labels = {MANAGED_BY: MANAGER, INSTALLATION: label_value(installation), RECORD: "index"}
+        body = self._secret(index_name(installation), labels, {INSTALLATION: installation},
+                            {INDEX_KEY: _dump(entries)}, immutable=False)
+        try:
+            if index is None:
+                return self._create("secrets", body)
+            body["metadata"]["resourceVersion"] = index["metadata"]["resourceVersion"]
+            return self._replace("secrets", body)
+        except self._api_exception as exc:
+            if exc.status != 404:  # 404: the index was deleted meanwhile
                 raise
-            if created is None and not _same_content(self._get("secrets", secret["metadata"]["name"]), secret):
-                raise _exists(secret)
+            return None
 
-    def _index(self, installation, fresh=False):
-        """The installation's index Secret (None when it has none); the last one seen unless ``fresh``."""
-        if fresh or installation not in self._indexes:
-            index = self._get("secrets", index_name(installation))
-            if index is not None and (index["metadata"].get("annotations") or {}).get(INSTALLATION) != installation:
-                raise _Refused("Secret %s belongs to another installation" % index_name(installation))
-            self._indexes[installation] = index
-        return self._indexes[installation]
-
-    def _write_record(self, installation, kind, record_id, secrets):
-        """Write a record's Secrets (the record's own last), then commit it to the index."""
-        if record_id in _entries(self._index(installation))[kind]:
-            raise _exists(secrets[-1])
-        self._write(installation, secrets)
-        self._commit(installation, kind, record_id, secrets[-1])
-
-    def _commit(self, installation, kind, record_id, secret):
-        """Add ``record_id`` to the index's ``kind`` ids: from then on reads see the record."""
-        for attempt in range(COMMIT_ATTEMPTS):
-            index = self._index(installation, fresh=attempt > 0)
-            entries = _entries(index)
-            if record_id in entries[kind]:  # another writer committed the same record first
-                raise _exists(secret)
-            entries[kind].append(record_id)
-            self._still_held(installation)
-            labels = {MANAGED_BY: MANAGER, INSTALLATION: label_value(installation), RECORD: "index"}
-            body = self._secret(index_name(installation), labels, {INSTALLATION: installation},
-                                {INDEX_KEY: _dump(entries)}, immutable=False)
-            try:
-                if index is None:
-                    stored = self._create("secrets", body)
-                else:
-                    body["metadata"]["resourceVersion"] = index["metadata"]["resourceVersion"]
-                    stored = self._replace("secrets", body)
-            except self._api_exception as exc:
-                if exc.status != 404:  # 404: the index was deleted meanwhile
-                    raise
-                stored = None
-            if stored is not None:
-                self._indexes[installation] = stored
-                return
-            time.sleep(min(0.01 * (attempt + 1), 0.2))  # another writer updated it first: read it again
-        raise _Refused("its index Secret %s kept changing" % index_name(installation))
+    def _index_label(self, installation):
+        return "Secret %s" % index_name(installation)
 
     def _own_secret(self, installation, name):
         secret = self._get("secrets", name)
@@ -426,76 +388,59 @@ class KubernetesStore(ClaimStore):
         with ThreadPoolExecutor(max_workers=min(READERS, len(names))) as pool:
             return dict(zip(names, pool.map(lambda name: self._get("secrets", name), names)))
 
-    def installation(self, name):
-        check_installation_name(name)
-        claims, results = [], []
-        with self._api("read installation %s" % name):
-            self._ensure_namespace()
-            entries = _entries(self._index(name, fresh=True))
-            wanted = ([(record_name("claim", i), i, "claim") for i in entries["claims"]]
-                      + [(record_name("result", i), i, "result") for i in entries["results"]])
-            secrets = self._read_all([secret_name for secret_name, unused, unused in wanted])
-            for secret_name, record_id, kind in wanted:
-                secret = secrets[secret_name]
-                if secret is None or (secret["metadata"].get("annotations") or {}).get(INSTALLATION) != name:
-                    continue  # deleted by hand, or a hashed name shared with another installation
-                label = "Secret %s" % secret_name
-                key = kind + ".json"
-                data = _data(secret, label)
-                if key not in data:
-                    raise model.MalformedRecord(label, "it holds no %s" % key)
-                document = model.load_record(_decode(data[key]), label)
-                if kind == "claim":
-                    claims.append(model.read_claim(document, name, label, record_id))
-                else:
-                    results.append(model.read_result(document, label, record_id))
-            return model.Installation(name, claims, results)
+    # -- the store's API --------------------------------------------------------------------
+
+    def _read_records(self, installation, wanted):
+        names = [record_name(kind, record_id) for record_id, kind in wanted]
+        secrets = self._read_all(names)
+        for secret_name, (unused, kind) in zip(names, wanted):
+            secret = secrets[secret_name]
+            label = "Secret %s" % secret_name
+            if secret is None or (secret["metadata"].get("annotations") or {}).get(INSTALLATION) != installation:
+                yield label, None  # deleted by hand, or a hashed name shared with another installation
+                continue
+            key = kind + ".json"
+            data = _data(secret, label)
+            if key not in data:
+                raise model.MalformedRecord(label, "it holds no %s" % key)
+            yield label, model.load_record(_decode(data[key]), label)
 
     def installation_names(self):
         selector = "%s=%s,%s=index" % (MANAGED_BY, MANAGER, RECORD)
-        with self._api("list installations"):
+        with self._errors("list installations"):
             self._ensure_namespace()
             names = {(item["metadata"].get("annotations") or {}).get(INSTALLATION)
                      for item in self._list_secrets(selector)}
         return sorted(name for name in names if is_installation_name(name))
 
-    def write_claim(self, claim, sensitive_parameters):
-        name = check_installation_name(claim["installation"])
-        with self._api("write a claim of installation %s" % name):
-            model.check_record_id(claim["id"], "a claim of installation %s" % name)
-            self._ensure_namespace()
-            ids = {CLAIM_ID: claim["id"]}
-            secrets = []
-            if sensitive_parameters:
-                secrets.append(self._record(name, "parameters", claim["id"], "sensitive-parameters",
-                                            {"parameters.json": _dump(sensitive_parameters)}, ids))
-            secrets.append(self._record(name, "claim", claim["id"], "claim", {"claim.json": _dump(claim)}, ids))
-            self._write_record(name, "claims", claim["id"], secrets)
+    def _claim_record(self, installation, claim_id, claim, sensitive_parameters):
+        self._ensure_namespace()
+        ids = {CLAIM_ID: claim_id}
+        parts = []
+        if sensitive_parameters:
+            parts.append(self._record(installation, "parameters", claim_id, "sensitive-parameters",
+                                      {"parameters.json": _dump(sensitive_parameters)}, ids))
+        record = self._record(installation, "claim", claim_id, "claim", {"claim.json": _dump(claim)}, ids)
+        return record, lambda: self._create_all(parts)
 
-    def write_result(self, installation, result, outputs, sensitive_outputs):
-        check_installation_name(installation)
-        with self._api("write a result of installation %s" % installation):
-            model.check_record_id(result["id"], "a result of installation %s" % installation)
-            self._ensure_namespace()
-            ids = {CLAIM_ID: result["claimId"], RESULT_ID: result["id"]}
-            plain, sensitive = {}, {}
-            for output, value in outputs.items():
-                model.check_output_name(output, "output %s of result %s" % (output, result["id"]))
-                (sensitive if output in sensitive_outputs else plain)[output] = value
-            secrets = []
-            if plain:
-                secrets.append(self._record(installation, "outputs", result["id"], "outputs", plain, ids))
-            if sensitive:
-                secrets.append(self._record(installation, "sensitive-outputs", result["id"], "sensitive-outputs",
-                                            sensitive, ids))
-            # The result goes last: once it is visible, so are its outputs.
-            secrets.append(self._record(installation, "result", result["id"], "result",
-                                        {"result.json": _dump(result)}, ids))
-            self._write_record(installation, "results", result["id"], secrets)
+    def _result_record(self, installation, result_id, result, outputs, sensitive_outputs):
+        self._ensure_namespace()
+        ids = {CLAIM_ID: result["claimId"], RESULT_ID: result_id}
+        plain, sensitive = {}, {}
+        for output, value in outputs.items():
+            model.check_output_name(output, "output %s of result %s" % (output, result_id))
+            (sensitive if output in sensitive_outputs else plain)[output] = value
+        parts = []
+        if plain:
+            parts.append(self._record(installation, "outputs", result_id, "outputs", plain, ids))
+        if sensitive:
+            parts.append(self._record(installation, "sensitive-outputs", result_id, "sensitive-outputs", sensitive, ids))
+        record = self._record(installation, "result", result_id, "result", {"result.json": _dump(result)}, ids)
+        return record, lambda: self._create_all(parts), None
 
     def sensitive_parameters(self, installation, claim_id):
         check_installation_name(installation)
-        with self._api("read the sensitive parameters of installation %s" % installation):
+        with self._errors("read the sensitive parameters of installation %s" % installation):
             model.check_record_id(claim_id, "a claim of installation %s" % installation)
             self._ensure_namespace()
             secret = self._own_secret(installation, record_name("parameters", claim_id))
@@ -510,7 +455,7 @@ class KubernetesStore(ClaimStore):
     def output_values(self, installation, result_id):
         check_installation_name(installation)
         values = {}
-        with self._api("read the outputs of installation %s" % installation):
+        with self._errors("read the outputs of installation %s" % installation):
             model.check_record_id(result_id, "a result of installation %s" % installation)
             self._ensure_namespace()
             for kind in ("outputs", "sensitive-outputs"):
@@ -523,7 +468,7 @@ class KubernetesStore(ClaimStore):
         return values
 
     def fingerprint_key(self, create=True):
-        with self._api("read its fingerprint key"):
+        with self._errors("read its fingerprint key"):
             self._ensure_namespace()
             secret = self._get("secrets", FINGERPRINT_KEY)
             if secret is None and not create:
@@ -535,10 +480,10 @@ class KubernetesStore(ClaimStore):
                 secret = secret or self._get("secrets", FINGERPRINT_KEY)
             key = _decode(((secret or {}).get("data") or {}).get("key"))
             if len(key) < 32:
-                raise _Refused("Secret %s holds no key of at least 32 bytes" % FINGERPRINT_KEY)
+                raise indexed.Refused("Secret %s holds no key of at least 32 bytes" % FINGERPRINT_KEY)
             return key
 
-    # -- the lock ---------------------------------------------------------------------------
+    # -- the lock: the primitives of IndexedStore ---------------------------------------------
 
     def _lease(self, installation, spec, resource_version=None):
         metadata = {"name": lease_name(installation),
@@ -559,8 +504,8 @@ class KubernetesStore(ClaimStore):
             return None
         return _holder(spec["holderIdentity"])
 
-    def _try_acquire(self, installation, holder):
-        """One attempt: (_Held, None) when won, else (None, the holder, or None after a lost race)."""
+    def _try_lock(self, installation):
+        holder = _holder_identity()
         current = self._get("leases", lease_name(installation))
         now = _micro_time(_now())
         spec = {"holderIdentity": holder, "leaseDurationSeconds": self.lease_seconds,
@@ -576,41 +521,22 @@ class KubernetesStore(ClaimStore):
             transitions = previous.get("leaseTransitions") or 0
             spec["leaseTransitions"] = transitions + 1 if previous.get("holderIdentity") else transitions
             stored = self._replace("leases", self._lease(installation, spec, current["metadata"]["resourceVersion"]))
-        return (_Held(installation, holder, stored), None) if stored else (None, None)
-
-    def _renew(self, held):
-        """LeaseKeeper's call: move renewTime on, conditional on this holder's last write."""
-        if held.lost:
-            return  # reported once; LeaseKeeper keeps that error
-        with self._api("renew the lock of installation %s" % held.installation):
-            self._renew_lease(held)
-
-    def _still_held(self, installation):
-        """Before a write: renew the Lease of a lock this store holds, or refuse if another run took it
-        (a holder paused past its lease writes before its keeper can notice)."""
-        held = self._held.get(installation)
-        if held is not None:
-            self._renew_lease(held)
+        return (indexed.Held(installation, stored, holder), None) if stored else (None, None)
 
     def _renew_lease(self, held):
-        if held.lost:
-            raise _Refused(held.lost)
-        with held.renewing:
-            for attempt in (1, 2):
-                spec = dict(held.lease.get("spec") or {}, renewTime=_micro_time(_now()))
-                stored = self._replace("leases", self._lease(held.installation, spec,
-                                                             held.lease["metadata"]["resourceVersion"]))
-                if stored is not None:
-                    held.lease = stored
-                    return
-                current = self._get("leases", lease_name(held.installation))
-                if attempt == 1 and current and (current.get("spec") or {}).get("holderIdentity") == held.holder:
-                    held.lease = current  # our earlier renewal went through but its answer was lost
-                    continue
-                owner = self._holder_of(current)
-                held.lost = "it lost the lock of installation %s to %s" % (
-                    held.installation, describe_holder(owner) if owner else "an operator who broke it")
-                raise _Refused(held.lost)
+        """Move renewTime on, conditional on this holder's last write."""
+        for attempt in (1, 2):
+            spec = dict(held.lease.get("spec") or {}, renewTime=_micro_time(_now()))
+            stored = self._replace("leases", self._lease(held.installation, spec,
+                                                         held.lease["metadata"]["resourceVersion"]))
+            if stored is not None:
+                held.lease = stored
+                return
+            current = self._get("leases", lease_name(held.installation))
+            if attempt == 1 and current and (current.get("spec") or {}).get("holderIdentity") == held.holder:
+                held.lease = current  # our earlier renewal went through but its answer was lost
+                continue
+            raise indexed.LockLost(self._holder_of(current))
 
     def _free(self, installation, lease):
         """Replace ``lease`` by one without a holder; None when it changed meanwhile (409)."""
@@ -618,48 +544,12 @@ class KubernetesStore(ClaimStore):
                 "leaseTransitions": (lease.get("spec") or {}).get("leaseTransitions") or 0}
         return self._replace("leases", self._lease(installation, spec, lease["metadata"]["resourceVersion"]))
 
-    def _release(self, held):
-        """Clear the holder, so that the next run need not wait for the lease to expire. Errors are
-        ignored: an unreleased lease expires on its own."""
-        if held.lost:
-            return
-        try:
-            self._free(held.installation, held.lease)
-        except Exception:  # noqa: BLE001 - see the docstring
-            pass
-
-    @contextlib.contextmanager
-    def lock(self, name, timeout):
-        check_installation_name(name)
-        holder = _holder_identity()
-        deadline = time.monotonic() + max(0, timeout)
-        pause = 0.05
-        with self._api("lock installation %s" % name):
-            self._ensure_namespace()
-            while True:
-                held, owner = self._try_acquire(name, holder)
-                if held is not None:
-                    break
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(
-                        "installation %s is locked by %s; gave up after waiting %s seconds (raise lock_timeout "
-                        "to wait longer)." % (name, describe_holder(owner or self.lock_holder(name)), timeout)
-                    )
-                time.sleep(max(0.01, min(pause, deadline - time.monotonic())))
-                pause = min(pause * 2, 1.0)
-        with self._held_lock:
-            self._held[name] = held
-        try:
-            with LeaseKeeper(lambda: self._renew(held), self.lease_seconds / 3.0):
-                yield
-        finally:
-            with self._held_lock:
-                self._held.pop(name, None)
-            self._release(held)
+    def _release_lease(self, held):
+        self._free(held.installation, held.lease)
 
     def lock_holder(self, name):
         check_installation_name(name)
-        with self._api("read the lock of installation %s" % name):
+        with self._errors("read the lock of installation %s" % name):
             self._ensure_namespace()
             return self._holder_of(self._get("leases", lease_name(name)))
 
@@ -670,7 +560,7 @@ class KubernetesStore(ClaimStore):
         (409) and knows it lost the lock, where an update of a deleted Lease would quietly create it
         again (Leases allow create-on-update)."""
         check_installation_name(name)
-        with self._api("break the lock of installation %s" % name):
+        with self._errors("break the lock of installation %s" % name):
             self._ensure_namespace()
             for attempt in range(5):
                 lease = self._get("leases", lease_name(name))
@@ -679,4 +569,4 @@ class KubernetesStore(ClaimStore):
                 owner = self._holder_of(lease)
                 if self._free(name, lease) is not None:
                     return owner
-            raise _Refused("its Lease %s kept changing while it was being cleared" % lease_name(name))
+            raise indexed.Refused("its Lease %s kept changing while it was being cleared" % lease_name(name))

@@ -25,17 +25,18 @@ import fcntl
 import json
 import os
 import stat
-import time
 
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
     ClaimStore,
+    check_claim_of,
     check_installation_name,
     describe_holder,
     is_installation_name,
     lock_holder_identity,
+    wait_for_lock,
 )
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO planted in the store must not hang the run; it is refused after fstat.
@@ -234,22 +235,16 @@ class LocalStore(ClaimStore):
             os.close(fd)
 
     def _acquire(self, fd, name, timeout):
-        deadline = time.monotonic() + max(0, timeout)
-        pause = 0.02
-        while True:
+        def attempt():
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
+                return True, None
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise ClaimStoreError("cannot lock installation %s: %s." % (name, exc.strerror)) from exc
-            if time.monotonic() >= deadline:
-                raise LockTimeout(
-                    "installation %s is locked by %s; gave up after waiting %s seconds (raise lock_timeout to wait longer)."
-                    % (name, describe_holder(self.lock_holder(name)), timeout)
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
+            return None, None
+
+        wait_for_lock(name, timeout, attempt, self.lock_holder, first_pause=0.02, longest_pause=0.25)
 
     def lock_holder(self, name):
         parts = self._parts(name)
@@ -277,9 +272,10 @@ class LocalStore(ClaimStore):
             )
         return None
 
-    def write_claim(self, claim, sensitive_parameters):
-        name = claim["installation"]
+    def write_claim(self, installation, claim, sensitive_parameters):
+        name = installation
         with _store_errors(self.root, "write a claim of installation %s" % name):
+            check_claim_of(name, claim)
             claim_id = self._record_id(claim["id"], name, "claim")
             if sensitive_parameters:
                 self._write_sensitive(name, (), "%s.parameters.json" % claim_id, _dump(sensitive_parameters))

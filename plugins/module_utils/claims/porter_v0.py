@@ -329,18 +329,14 @@ class _Blobs:
             where = "%s (blob %s)" % (self.where, name)
             if kind == "installations" and rest:
                 snapshot["installations"].add(rest)
-            elif kind == "claims" and contents.get(name) is not None:
+            elif kind in ("claims", "results") and contents.get(name) is not None:
+                # A claim is filed under its installation, a result under its claim.
                 document = _json(contents[name], where)
-                installation = document.get("installation") if isinstance(document, dict) else None
-                if not isinstance(installation, str):
-                    raise _refuse(where, "its installation is not a string")
-                snapshot["claims"].setdefault(installation, []).append((where, rest, document))
-            elif kind == "results" and contents.get(name) is not None:
-                document = _json(contents[name], where)
-                claim_id = document.get("claimId") if isinstance(document, dict) else None
-                if not isinstance(claim_id, str):
-                    raise _refuse(where, "its claimId is not a string")
-                snapshot["results"].setdefault(claim_id, []).append((where, rest, document))
+                field = "installation" if kind == "claims" else "claimId"
+                owner = document.get(field) if isinstance(document, dict) else None
+                if not isinstance(owner, str):
+                    raise _refuse(where, "its %s is not a string" % field)
+                snapshot[kind].setdefault(owner, []).append((where, rest, document))
         self._snapshot = snapshot
         return snapshot
 
@@ -494,11 +490,11 @@ class PorterV0Store(ClaimStore):
     def break_lock(self, name):
         raise self._read_only("break the lock of installation %s" % name)
 
-    def write_claim(self, claim, sensitive_parameters):
-        raise self._read_only("record a claim")
+    def write_claim(self, installation, claim, sensitive_parameters):
+        raise self._read_only("record a claim of installation %s" % installation)
 
     def write_result(self, installation, result, outputs, sensitive_outputs):
-        raise self._read_only("record a result")
+        raise self._read_only("record a result of installation %s" % installation)
 
     def fingerprint_key(self, create=True):
         if create:

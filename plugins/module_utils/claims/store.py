@@ -5,12 +5,12 @@ values apart from the shareable records, and gives an exclusive per-installation
 lock that a run holds from before its ``running`` result until its final result.
 """
 
+import contextlib
 import os
-import threading
 import time
 
 from ansible_collections.cnab.runtime.plugins.module_utils import identifiers
-from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
+from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, LockTimeout
 
 # The installation-name rule lives with the other identifier rules (identifiers.py); the stores
 # and their callers use it from here.
@@ -27,6 +27,41 @@ def describe_holder(holder):
     if not holder:
         return "another run"
     return "the run of pid %s on host %s (since %s)" % (holder.get("pid"), holder.get("host"), holder.get("since"))
+
+
+def wait_for_lock(name, timeout, attempt, holder_now, first_pause, longest_pause):
+    """The one lock-wait loop of every store: ``attempt()`` until it wins or ``timeout`` seconds pass.
+
+    ``attempt()`` returns (what the store keeps while it holds the lock, None) when it won, else
+    (None, the holder it saw, or None). Pauses double from ``first_pause`` to ``longest_pause``;
+    the last attempt falls on the deadline, as a dead holder's lease may expire just then. On
+    timeout, LockTimeout names the holder (``holder_now(name)`` when the attempt saw none).
+    """
+    deadline = time.monotonic() + max(0, timeout)
+    pause = first_pause
+    while True:
+        won, owner = attempt()
+        if won is not None:
+            return won
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if owner is None:
+                with contextlib.suppress(ClaimStoreError):
+                    owner = holder_now(name)
+            raise LockTimeout(
+                "installation %s is locked by %s; gave up after waiting %s seconds (raise lock_timeout to wait longer)."
+                % (name, describe_holder(owner), timeout)
+            )
+        time.sleep(max(0.01, min(pause, remaining)))
+        pause = min(pause * 2, longest_pause)
+
+
+def check_claim_of(installation, claim):
+    """``claim``, when it is a claim of ``installation``: a store files it under that name."""
+    if claim.get("installation") != installation:
+        raise ClaimStoreError("claim %s names installation %r, so it cannot be recorded as a claim of installation %s."
+                              % (claim.get("id"), claim.get("installation"), installation))
+    return claim
 
 
 class ClaimStore:
@@ -54,11 +89,13 @@ class ClaimStore:
         """Release a lock whose holder cannot release it (operators only); returns the holder or None."""
         raise NotImplementedError
 
-    def write_claim(self, claim, sensitive_parameters):
+    def write_claim(self, installation, claim, sensitive_parameters):
+        """Persist a claim of ``installation`` (its ``installation`` field names it too) and its
+        sensitive parameter values, kept apart."""
         raise NotImplementedError
 
     def write_result(self, installation, result, outputs, sensitive_outputs):
-        """Persist a result and its output values; ``sensitive_outputs`` names those kept apart."""
+        """Persist a result of ``installation`` and its output values; ``sensitive_outputs`` names those kept apart."""
         raise NotImplementedError
 
     def sensitive_parameters(self, installation, claim_id):
@@ -72,39 +109,6 @@ class ClaimStore:
         """A secret key, stable for the store, for HMAC fingerprints of credentials; created on first
         use, or None when there is none yet and ``create`` is false (check mode writes nothing)."""
         raise NotImplementedError
-
-
-class LeaseKeeper:
-    """Renews a remote lock's lease from a daemon thread while a run holds it.
-
-    ``renew()`` is called every ``interval`` seconds until the keeper stops. A failed
-    renewal is kept in ``error``: the holder may have lost the lock. The stores also
-    renew before each write, so a holder that lost the lock (paused past its lease, say)
-    is refused its next write instead of writing over the new holder's history.
-    """
-
-    def __init__(self, renew, interval):
-        self._renew = renew
-        self._interval = max(0.2, interval)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="cnab-lease", daemon=True)
-        self.error = None
-
-    def _loop(self):
-        while not self._stop.wait(self._interval):
-            try:
-                self._renew()
-            except Exception as exc:  # noqa: BLE001 - kept for the holder to report
-                self.error = exc
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join()
-        return False
 
 
 BACKENDS = ("local", "kubernetes", "azure_blob")

@@ -250,7 +250,7 @@ def _write_stale_running_claim(h, action="install"):
     bundle = load_bundle(h.bundles["showcase"])
     claim = model.new_claim(NAME, action, bundle, {"port": 8080}, model.new_ulid(),
                             {"bundleDigest": bundle.digest, "modifies": True})
-    h.store.write_claim(claim, {})
+    h.store.write_claim(NAME, claim, {})
     h.store.write_result(NAME, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     return claim
 
@@ -417,7 +417,7 @@ def test_plan_changed_under_the_lock_runs_the_new_operation(h, driver, monkeypat
         # Another run uninstalls between this run's first decision (upgrade) and its lock.
         monkeypatch.setattr(local.LocalStore, "lock", real_lock)
         claim = dict(store.installation(name).claims[-1], id=model.new_ulid(), action="uninstall")
-        store.write_claim(claim, {})
+        store.write_claim(name, claim, {})
         store.write_result(name, model.new_result(claim, model.STATUS_SUCCEEDED), {}, ())
         return real_lock(store, name, timeout)
 

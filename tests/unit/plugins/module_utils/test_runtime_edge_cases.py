@@ -131,7 +131,7 @@ def _write_stale_running_claim(h, driver_name="docker"):
     bundle = load_bundle(h.bundles["showcase"])
     claim = model.new_claim(NAME, "install", bundle, {"port": 8080}, model.new_ulid(),
                             {"bundleDigest": bundle.digest, "modifies": True, "driver": driver_name})
-    h.store.write_claim(claim, {})
+    h.store.write_claim(NAME, claim, {})
     h.store.write_result(NAME, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     return claim
 

@@ -101,7 +101,7 @@ def test_settling_a_run_that_died_reads_no_more(h, driver, counting):
     bundle = load_bundle(h.bundles["showcase"])
     claim = model.new_claim(NAME, "install", bundle, {"port": 8080}, model.new_ulid(),
                             {"bundleDigest": bundle.digest, "modifies": True})
-    h.store.write_claim(claim, {})
+    h.store.write_claim(NAME, claim, {})
     h.store.write_result(NAME, model.new_result(claim, model.STATUS_RUNNING), {}, ())
     assert not h.install().failed
     assert counting.take() == _once_before_and_under(NAME)

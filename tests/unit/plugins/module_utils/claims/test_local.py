@@ -43,7 +43,7 @@ def _claim(name="app", action="install"):
 
 def _install(store, name="app"):
     claim = _claim(name)
-    store.write_claim(claim, {"password": PASSWORD})
+    store.write_claim(name, claim, {"password": PASSWORD})
     running = model.new_result(claim, model.STATUS_RUNNING)
     store.write_result(name, running, {}, ())
     final = model.new_result(claim, model.STATUS_SUCCEEDED, outputs={"endpoint": {"generatedByBundle": "true"}})
@@ -193,7 +193,7 @@ def test_invalid_installation_names_are_rejected(store, tmp_path, name):
     if isinstance(name, str):
         claim = dict(_claim(), installation=name)
         with pytest.raises(ActionError):
-            store.write_claim(claim, {"password": PASSWORD})
+            store.write_claim(name, claim, {"password": PASSWORD})
     assert sorted(os.listdir(tmp_path)) == []
 
 

@@ -65,7 +65,7 @@ def _record(root_or_store):
     store = root_or_store if not isinstance(root_or_store, str) else LocalStore(root_or_store)
     claim = model.new_claim("app", "install", BUNDLE, {"greeting": "hi"}, model.new_ulid(),
                             {"modifies": True, "sensitiveParameters": ["password"], "relocationMapping": {}})
-    store.write_claim(claim, {"password": "pw"})
+    store.write_claim("app", claim, {"password": "pw"})
     running = model.new_result(claim, model.STATUS_RUNNING)
     store.write_result("app", running, {}, ())
     final = model.new_result(claim, model.STATUS_SUCCEEDED, None, {"message": {}, "token": {}})

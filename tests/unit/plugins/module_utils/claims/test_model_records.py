@@ -100,7 +100,7 @@ def test_deep_records_are_refused_without_recursion_error():
 def recorded(tmp_path):
     store = LocalStore(str(tmp_path / "store"))
     claim = _claim()
-    store.write_claim(claim, {"password": "pw"})
+    store.write_claim("app", claim, {"password": "pw"})
     result = model.new_result(claim, model.STATUS_SUCCEEDED, None, {"message": {}})
     store.write_result("app", result, {"message": b"hello"}, ())
     return store, claim, result
