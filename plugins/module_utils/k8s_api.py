@@ -32,8 +32,6 @@ DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "cnab.runtime"
 RBAC = "rbac.authorization.k8s.io"
-_RULE_FIELDS = ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs")
-_ATTEMPTS = 3  # reads and writes of one object, when another client changes it in between (409)
 
 
 def is_object_name(name):
@@ -134,45 +132,38 @@ class Connection:
         path += "/" + plural
         return path + "/" + quote(name, safe="") if name else path
 
-    def get(self, collection, name, query=None):
-        """The object ``name`` of ``collection`` (a path), or None when there is none (404)."""
+    def _answer(self, method, path, query=None, body=None, none_for=()):
+        """``call``, answering None instead of raising for the HTTP statuses in ``none_for``."""
         try:
-            return self.call("GET", "%s/%s" % (collection, quote(name, safe="")), query)
+            return self.call(method, path, query, body)
         except self.api_exception as exc:
-            if exc.status == 404:
+            if exc.status in none_for:
                 return None
             raise
+
+    def get(self, collection, name, query=None):
+        """The object ``name`` of ``collection`` (a path), or None when there is none (404)."""
+        return self._answer("GET", "%s/%s" % (collection, quote(name, safe="")), query, none_for=(404,))
 
     def create(self, collection, body, query=None):
         """The object created from ``body``, or None when one of that name exists (409)."""
         try:
-            return self.call("POST", collection, query, body)
+            return self._answer("POST", collection, query, body, none_for=(409,))
         except self.api_exception as exc:
             if exc.status == 404 and self._missing_namespace is not None:
                 raise self._missing_namespace(self.namespace) from exc
-            if exc.status == 409:
-                return None
             raise
 
     def replace(self, collection, body):
         """The object replaced by ``body`` (conditional on its ``metadata.resourceVersion`` when it has one),
         or None when it changed since it was read (409)."""
-        try:
-            return self.call("PUT", "%s/%s" % (collection, quote(body["metadata"]["name"], safe="")), body=body)
-        except self.api_exception as exc:
-            if exc.status == 409:
-                return None
-            raise
+        path = "%s/%s" % (collection, quote(body["metadata"]["name"], safe=""))
+        return self._answer("PUT", path, body=body, none_for=(409,))
 
     def delete(self, collection, name, body=None):
         """True when the object was deleted, False when there was none (404)."""
-        try:
-            self.call("DELETE", "%s/%s" % (collection, quote(name, safe="")), body=body)
-        except self.api_exception as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        path = "%s/%s" % (collection, quote(name, safe=""))
+        return self._answer("DELETE", path, body=body, none_for=(404,)) is not None
 
     def list(self, collection, selector=None):
         """Every item of ``collection``, matching the label ``selector`` when given, a page at a time."""
@@ -254,6 +245,9 @@ def _load_kubeconfig(config, result, path, context, error, subject):
 
 
 # -- preparing a namespace: what cnab_claim_store and cnab_driver_setup share ----------------------
+
+_RULE_FIELDS = ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs")
+_ATTEMPTS = 3  # reads and writes of one object, when another client changes it in between (409)
 
 
 def metadata(name):

@@ -40,7 +40,6 @@ STORE_RULES = (
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "list", "update"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create", "get", "update"]},
 )
-RBAC = k8s_api.RBAC
 
 
 def _report():
@@ -114,14 +113,6 @@ def prepare_azure_blob(options, check_mode=False):
 # -- kubernetes -------------------------------------------------------------------------------
 
 
-def rules_equal(rules, wanted=STORE_RULES):
-    return k8s_api.rules_equal(rules, wanted)
-
-
-def check_object_name(name, what):
-    return k8s_api.check_object_name(name, what, ClaimStoreError)
-
-
 @contextlib.contextmanager
 def _errors(api, doing):
     """API, transport and malformed-object errors become the kubernetes store's sentence."""
@@ -138,7 +129,7 @@ def _errors(api, doing):
 def prepare_kubernetes(options, service_account="cnab-claims", create_namespace=True, check_mode=False):
     """The namespace, the ServiceAccount, its Role (exactly ``STORE_RULES``) and their RoleBinding."""
     options = dict(options or {})
-    check_object_name(service_account, "service_account")
+    k8s_api.check_object_name(service_account, "service_account", ClaimStoreError)
     lease_seconds(options)  # refused as the store refuses it
     api = k8s_api.Connection(options, ClaimStoreError, "the kubernetes claim store", "claim_store.",
                              missing_namespace=missing_namespace)
