@@ -74,7 +74,9 @@ def test_create_gives_none_when_the_name_is_taken(emulator):
 
 
 def test_create_in_a_missing_namespace_raises_the_sentence_given_or_the_api_error(emulator):
-    gone = lambda namespace: ClaimStoreError("namespace %s is gone." % namespace)  # noqa: E731
+    def gone(namespace):
+        return ClaimStoreError("namespace %s is gone." % namespace)
+
     api = _connect(emulator.url, ClaimStoreError, "the kubernetes claim store", "nowhere", missing_namespace=gone)
     with pytest.raises(ClaimStoreError, match=r"^namespace nowhere is gone\.$"):
         api.create(api.path("v1", "secrets"), _secret("one"))
