@@ -172,6 +172,15 @@ class AzureBlobStore(indexed.IndexedStore):
                 "the azure_blob claim store at %s could not %s: %s." % (self.where, doing, _reason(exc))
             ) from exc
 
+    def errors(self, doing):
+        """The context in which this store's failures become its sentence (for cnab_claim_store)."""
+        return self._errors(doing)
+
+    @property
+    def container(self):
+        """The SDK's client of the store's container (for cnab_claim_store)."""
+        return self._container
+
     def _writable(self):
         """Create the container before the first write (once per store); reads never create it."""
         if not self._container_ready:

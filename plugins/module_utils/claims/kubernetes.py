@@ -63,6 +63,9 @@ from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
 from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
+    DNS_SUBDOMAIN,
+    MANAGED_BY,
+    MANAGER,
     TIMEOUT,
     Connection,
     api_reason,
@@ -70,8 +73,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
     transport_reason,
 )
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGER = "cnab.runtime"
 INSTALLATION = "cnab.io/installation"  # label (label-safe form) and annotation (the real name)
 RECORD = "cnab.io/record"
 CLAIM_ID = "cnab.io/claim"
@@ -84,7 +85,6 @@ PAGE = 250  # items per list call
 READERS = 8  # parallel GETs of one installation's records
 
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
 
 
@@ -100,7 +100,23 @@ def label_value(name):
 def _object_name(prefix, suffix):
     """``<prefix>-<suffix>`` when that is a DNS-1123 name, else ``<prefix>-h-<hash of suffix>``."""
     name = "%s-%s" % (prefix, suffix)
-    return name if len(name) <= 253 and _DNS_SUBDOMAIN.fullmatch(name) else "%s-%s" % (prefix, _hashed(suffix))
+    return name if len(name) <= 253 and DNS_SUBDOMAIN.fullmatch(name) else "%s-%s" % (prefix, _hashed(suffix))
+
+
+def lease_seconds(options):
+    """``options['lease_seconds']`` (default 30), refused below 1."""
+    seconds = int(30 if options.get("lease_seconds") is None else options["lease_seconds"])
+    if seconds < 1:
+        raise ClaimStoreError("claim_store.lease_seconds must be at least 1 (it is %d)." % seconds)
+    return seconds
+
+
+def missing_namespace(namespace):
+    return ClaimStoreError(
+        "the kubernetes claim store cannot work in namespace %s: namespace %s does not exist; create it "
+        "(roles/cnab_claims does) or set claim_store.namespace (CNAB_CLAIM_NAMESPACE) to an existing one."
+        % (namespace, namespace)
+    )
 
 
 def lease_name(installation):
@@ -205,9 +221,7 @@ class KubernetesStore(indexed.IndexedStore):
         super().__init__()
         options = dict(options or {})
         self.namespace = options.get("namespace") or "cnab"
-        self.lease_seconds = int(30 if options.get("lease_seconds") is None else options["lease_seconds"])
-        if self.lease_seconds < 1:
-            raise ClaimStoreError("claim_store.lease_seconds must be at least 1 (it is %d)." % self.lease_seconds)
+        self.lease_seconds = lease_seconds(options)
         self._connection = Connection(options, ClaimStoreError, "the kubernetes claim store", "claim_store.")
         self._api_exception = self._connection.api_exception
         self._configuration = self._connection.configuration
@@ -287,11 +301,7 @@ class KubernetesStore(indexed.IndexedStore):
                                % (self.namespace, doing, reason))
 
     def _missing_namespace(self):
-        return ClaimStoreError(
-            "the kubernetes claim store cannot work in namespace %s: namespace %s does not exist; create it "
-            "(roles/cnab_claims does) or set claim_store.namespace (CNAB_CLAIM_NAMESPACE) to an existing one."
-            % (self.namespace, self.namespace)
-        )
+        return missing_namespace(self.namespace)
 
     def _ensure_namespace(self):
         """Once per store, inside ``_errors``: a missing namespace is that sentence, not an empty store."""

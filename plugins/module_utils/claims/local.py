@@ -188,6 +188,10 @@ class LocalStore(ClaimStore):
     def __init__(self, root=None):
         self.root = os.path.abspath(os.path.expanduser(root or default_root()))
 
+    def errors(self, doing):
+        """The context in which filesystem failures become this store's sentence (for cnab_claim_store)."""
+        return _store_errors(self.root, doing)
+
     def _parts(self, name, *parts):
         """The path below the root, as parts; every one is a checked name or id."""
         return ("installations", check_installation_name(name)) + parts

@@ -28,7 +28,6 @@ import os
 import re
 import tarfile
 import time
-from urllib.parse import quote
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import OUTPUTS_DIR
 from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import (
@@ -39,10 +38,11 @@ from ansible_collections.cnab.runtime.plugins.module_utils.drivers.base import (
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import Cancelled, DriverError, ImageNotFound
 from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
+    MANAGED_BY,
+    MANAGER,
     Connection,
     api_reason,
     is_transport_error,
-    transport_reason,
 )
 
 DEFAULT_TIMEOUT = 3600  # activeDeadlineSeconds when driver_options.timeout is unset: a stuck run ends
@@ -50,8 +50,6 @@ DEFAULT_TTL = 300
 DEFAULT_HELPER_IMAGE = "docker.io/library/busybox:1.36.1"
 MAX_LOG_BYTES = 4 * 1024 * 1024  # as the Docker driver: only the tail of a chatty action's log is kept
 MAX_SECRET_DATA = 1024 * 1024
-MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGER = "cnab.runtime"
 CLAIM = "cnab.io/claim"
 INSTALLATION = "cnab.io/installation"
 ACTION = "cnab.io/action"
@@ -156,9 +154,8 @@ class KubernetesDriver(Driver):
         return self._api
 
     def _path(self, resource, name=None):
-        group = "/apis/batch/v1" if resource == "jobs" else "/api/v1"
-        path = "%s/namespaces/%s/%s" % (group, quote(self.namespace, safe=""), resource)
-        return path + "/" + quote(name, safe="") if name else path
+        """The path of the driver's namespace's ``resource`` (``jobs`` are batch/v1's), or of one of them."""
+        return self.connect().path("batch/v1" if resource == "jobs" else "v1", resource, name)
 
     @contextlib.contextmanager
     def _errors(self, doing):
@@ -166,28 +163,23 @@ class KubernetesDriver(Driver):
         api = self.connect()
         try:
             yield
-        except DriverError:
-            raise
         except api.api_exception as exc:
             raise self._api_error(doing, exc) from exc
         except Exception as exc:  # noqa: BLE001 - urllib3's classes load with the SDK, not with this file
             if is_transport_error(exc):
-                raise DriverError("the kubernetes driver could not %s in namespace %s: %s."
-                                  % (doing, self.namespace, transport_reason(exc, api.host))) from exc
+                raise api.sentence("could not %s in namespace %s: %s" % (doing, self.namespace, api.reason(exc))) from exc
             raise
 
     def _api_error(self, doing, exc):
-        reason = api_reason(exc)
+        api, reason = self.connect(), api_reason(exc)
         if exc.status == 403:
-            return DriverError(
-                "the kubernetes driver may not %s in namespace %s: %s; grant it the Role that roles/cnab_driver "
-                "creates." % (doing, self.namespace, reason))
+            return api.sentence("may not %s in namespace %s: %s; grant it the Role that roles/cnab_driver creates"
+                                % (doing, self.namespace, reason))
         if exc.status == 404 and '"kind":"namespaces"' in (exc.body or "").replace(" ", ""):
-            return DriverError(
-                "the kubernetes driver cannot %s: namespace %s does not exist; create it (roles/cnab_driver does) "
-                "or set driver_options.namespace (CNAB_DRIVER_NAMESPACE) to an existing one."
-                % (doing, self.namespace))
-        return DriverError("the kubernetes driver could not %s in namespace %s: %s." % (doing, self.namespace, reason))
+            return api.sentence("cannot %s: namespace %s does not exist; create it (roles/cnab_driver does) or set "
+                                "driver_options.namespace (CNAB_DRIVER_NAMESPACE) to an existing one"
+                                % (doing, self.namespace))
+        return api.sentence("could not %s in namespace %s: %s" % (doing, self.namespace, reason))
 
     # -- the driver contract ------------------------------------------------------------------
 
@@ -215,17 +207,16 @@ class KubernetesDriver(Driver):
         """A Job whose ServiceAccount is missing gets no pod (the controller's create is refused, an event says
         why) and would wait for its deadline: say so now. Skipped when reading ServiceAccounts is forbidden."""
         api = self.connect()
-        try:
-            with self._errors("read ServiceAccount %s" % account):
-                api.call("GET", self._path("serviceaccounts", account))
-        except DriverError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, api.api_exception) and cause.status == 404:
-                raise DriverError("the kubernetes driver cannot run pods as ServiceAccount %s: it does not exist in "
-                                  "namespace %s; create it or unset driver_options.service_account."
-                                  % (account, self.namespace)) from exc
-            if not (isinstance(cause, api.api_exception) and cause.status == 403):
+        with self._errors("read ServiceAccount %s" % account):
+            try:
+                found = api.get(self._path("serviceaccounts"), account)
+            except api.api_exception as exc:
+                if exc.status == 403:
+                    return
                 raise
+        if found is None:
+            raise api.sentence("cannot run pods as ServiceAccount %s: it does not exist in namespace %s; create it or "
+                               "unset driver_options.service_account" % (account, self.namespace))
 
     def run(self, operation):
         if self._prepared is None or self._prepared[0] is not operation:
@@ -272,7 +263,7 @@ class KubernetesDriver(Driver):
     def reap(self, installation, claim_id):
         selector = "%s=%s,%s=%s" % (MANAGED_BY, MANAGER, CLAIM, str(claim_id).lower())
         with self._errors("look for the Jobs of installation %s" % installation):
-            jobs = self.connect().call("GET", self._path("jobs"), {"labelSelector": selector}).get("items") or []
+            jobs = list(self.connect().list(self._path("jobs"), selector))
             for job in jobs:
                 self._delete_job(job["metadata"]["name"], quiet=False)
         if jobs:
@@ -381,8 +372,7 @@ class KubernetesDriver(Driver):
     def _pod(self, job_name):
         """The Job's newest pod, or None."""
         with self._errors("read the pods of Job %s" % job_name):
-            pods = self.connect().call("GET", self._path("pods"), {"labelSelector": "job-name=" + job_name})
-        items = pods.get("items") or []
+            items = list(self.connect().list(self._path("pods"), "job-name=" + job_name))
         return max(items, key=lambda p: p["metadata"].get("creationTimestamp") or "") if items else None
 
     def _wait(self, name, operation):
@@ -445,11 +435,10 @@ class KubernetesDriver(Driver):
 
     def _delete_job(self, name, quiet=True):
         """Delete the Job; the garbage collector deletes its pod and Secret (their ownerReferences)."""
-        api = self.connect()
         try:
-            api.call("DELETE", self._path("jobs", name), body={"propagationPolicy": "Background"})
-        except Exception as exc:  # noqa: BLE001 - cleanup must not hide the result; the TTL deletes it later
-            if not quiet and not (isinstance(exc, api.api_exception) and exc.status == 404):
+            self.connect().delete(self._path("jobs"), name, body={"propagationPolicy": "Background"})  # False: gone
+        except Exception:  # noqa: BLE001 - cleanup must not hide the result; the TTL deletes it later
+            if not quiet:
                 raise
 
 
