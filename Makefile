@@ -50,7 +50,7 @@ deploy: setup docker
 	ansible-playbook playbooks/deploy.yml
 
 test: setup docker azurite registries lint sanity
-	python -m pytest tests/unit tests/integration -q -p no:cacheprovider
+	python -m pytest tests/unit tests/integration -q -p no:cacheprovider --durations=25
 
 lint: setup
 	ruff check .

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-venv="$root/build/tools/galaxy-importer"
+# GALAXY_IMPORTER_VENV: where its venv lives (.ci/run keeps it in ~/.cache, reused by CI's fresh clones).
+venv="${GALAXY_IMPORTER_VENV:-$root/build/tools/galaxy-importer}"
 requirements="$root/scripts/galaxy-importer-requirements.txt"
 
 stamp="$venv/.requirements.sha256"

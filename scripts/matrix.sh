@@ -14,6 +14,9 @@
 #   MATRIX_VENVS_ONLY=1                      create/refresh the venvs and stop (make bench uses them)
 #   MATRIX_VENVS=<dir>                       where the venvs live (default build/matrix; .ci/run keeps them in
 #                                            ~/.cache so that CI's fresh clones reuse them)
+#   MATRIX_SANITY_DONE_BY=<venv>             a venv whose sanity and ansible-lint already ran in this CI run
+#                                            (.ci/run: make test's .venv): a core version that venv has
+#                                            (same ansible-core, python and ansible-lint) skips them here
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -60,11 +63,38 @@ step() {  # step <version> <name> <log> <command...>
   echo "$core $name $(( $(date +%s) - began )) $status" >>"$results"
 }
 
+# Sanity and ansible-lint give the same verdict for the same ansible-core, python and ansible-lint on the
+# same tree (ansible-test's sanity venvs are pinned per ansible-core version): when make test already ran
+# them in this CI run with a venv that has the same versions (MATRIX_SANITY_DONE_BY), they are not run
+# twice. The smoke still runs: this venv has only the runtime requirements (meta/ee-requirements.txt).
+versions_of() {  # versions_of <venv>: "<ansible-core> <python> <ansible-lint>"
+  "$1/bin/python" - <<'PY'
+import platform
+from importlib.metadata import version
+print(version("ansible-core"), platform.python_version(), version("ansible-lint"))
+PY
+}
+done_by="${MATRIX_SANITY_DONE_BY:-}"
+done_versions=""
+if [ -n "$done_by" ]; then
+  done_versions=$(versions_of "$done_by")
+fi
+already_done() {  # already_done <venv>: true when make test ran sanity and ansible-lint on these versions
+  [ -n "$done_versions" ] && [ "$(versions_of "$1")" = "$done_versions" ]
+}
+skipped() {  # skipped <version> <name>
+  echo "$1 $2 0 skipped" >>"$results"
+}
+
 sanity_lane() {
   local core venv
   for core in "${cores[@]}"; do
     venv=$(venv_for "$core")
     : >"$venv/sanity.log"
+    if already_done "$venv"; then
+      skipped "$core" sanity
+      continue
+    fi
     step "$core" sanity "$venv/sanity.log" env PATH="$venv/bin:$PATH" CNAB_SANITY_DIR="$venv/sanity" \
       scripts/sanity.sh
   done
@@ -75,8 +105,12 @@ smoke_lane() {
   for core in "${cores[@]}"; do
     venv=$(venv_for "$core")
     : >"$venv/smoke.log"
-    step "$core" ansible-lint "$venv/smoke.log" env PATH="$venv/bin:$PATH" \
-      "$venv/bin/ansible-lint" --offline roles/ playbooks/
+    if already_done "$venv"; then
+      skipped "$core" ansible-lint
+    else
+      step "$core" ansible-lint "$venv/smoke.log" env PATH="$venv/bin:$PATH" \
+        "$venv/bin/ansible-lint" --offline roles/ playbooks/
+    fi
     step "$core" smoke "$venv/smoke.log" env PATH="$venv/bin:$PATH" \
       "$venv/bin/python" -m pytest -q -p no:cacheprovider "${smoke[@]}"
   done
@@ -95,9 +129,10 @@ for core in "${cores[@]}"; do
   version=$("$venv/bin/python" -c 'import ansible.release; print(ansible.release.__version__)')
   line="matrix: ansible-core $version:"
   for name in sanity ansible-lint smoke; do
-    entry=$(awk -v c="$core" -v n="$name" '$1 == c && $2 == n {print $3 "s " $4}' "$results")
+    entry=$(awk -v c="$core" -v n="$name" '$1 == c && $2 == n {print ($4 == "skipped" ? "" : $3 "s ") $4}' "$results")
+    case "$entry" in skipped) entry="skipped (make test ran it on these versions)" ;; esac
     line+=" $name ${entry:-missing}"
-    case "$entry" in *" ok") ;; *) failed=1 ;; esac
+    case "$entry" in *" ok" | skipped*) ;; *) failed=1 ;; esac
   done
   echo "$line"
   # The smoke's pytest summary line of each version.

@@ -16,16 +16,9 @@ import subprocess
 
 from support import REPO
 
-
-def _shared():
-    """CNAB_SHARED, else <repo>/../shared (CI: /work/main/../shared), else <repo>/../../shared (a worktree)."""
-    if os.environ.get("CNAB_SHARED"):
-        return os.environ["CNAB_SHARED"]
-    candidates = [os.path.join(os.path.dirname(REPO), "shared"), os.path.join(os.path.dirname(os.path.dirname(REPO)), "shared")]
-    return next((c for c in candidates if os.path.isdir(c)), candidates[0])
+from ansible_collections.cnab.runtime.tests.shared_dir import SHARED
 
 
-SHARED = _shared()
 GOLDEN = os.path.join(SHARED, "realworld", "porter", "bundles", "config-adapter-mybuns-depsv1.bundle.json")
 IMAGE_CONTEXT = os.path.join(REPO, "tests", "integration", "images", "porter-runtime")
 IMAGE = "cnab-tests/porter-runtime:0.1.0"

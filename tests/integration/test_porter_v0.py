@@ -14,16 +14,13 @@ import uuid
 import pytest
 from stores import BACKENDS, options_for
 from stores_azure import AZURITE, ensure_azurite
-from support import HERE, REPO, Ansible
+from support import HERE, Ansible
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import SUPPORTED_EXTENSIONS
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import open_store
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, ReadOnlyStoreError
+from ansible_collections.cnab.runtime.tests.shared_dir import SHARED
 
-# CI checks the repository out at /work/main, next to shared/; a worktree sits one level deeper.
-SHARED = os.environ.get("CNAB_SHARED") or next(
-    (path for path in (os.path.join(REPO, "..", "shared"), os.path.join(REPO, "..", "..", "shared"))
-     if os.path.isdir(path)), os.path.join(REPO, "..", "shared"))
 FIXTURE = os.path.join(SHARED, "realworld", "porter", "porter_home_v0")
 LOGS = "io.cnab.outputs.invocationImageLogs"
 # What `porter list` showed: the last action of each installation and its result.

@@ -2,7 +2,7 @@
 
 The official schema files are a test oracle only. Set CNAB_SPEC_DIR to the
 folder holding ``schema/`` and ``examples/`` (default: ``$CNAB_SHARED/cnab-spec``,
-CNAB_SHARED defaulting to ``../shared`` next to the repository).
+the shared directory resolved by tests/shared_dir.py).
 """
 
 import copy
@@ -26,9 +26,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CnabError,
     UnsupportedExtensionError,
 )
+from ansible_collections.cnab.runtime.tests.shared_dir import SHARED
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
-SHARED = pathlib.Path(os.environ.get("CNAB_SHARED", REPO_ROOT.parent / "shared"))
 SPEC_DIR = pathlib.Path(os.environ.get("CNAB_SPEC_DIR", SHARED / "cnab-spec"))
 SPEC_BUNDLE_SCHEMA = SPEC_DIR / "schema" / "bundle.schema.json"
 EXAMPLES = sorted((SPEC_DIR / "examples").glob("*-bundle.json"))

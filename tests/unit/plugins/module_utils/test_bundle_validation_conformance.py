@@ -2,13 +2,11 @@
 claim) listed in ``$CNAB_SHARED/realworld/manifest.json`` gets the verdict its ``expected`` column
 names. The fixtures are the oracle (see realworld/SOURCES.md); they are never edited.
 
-CNAB_SHARED defaults to ``../shared`` next to the repository (in CI the repository is /work/main,
-so that is /work/shared). A missing manifest fails the run rather than skipping it.
+The shared directory is resolved by tests/shared_dir.py (CNAB_SHARED, else ``../shared`` next to the
+repository: in CI the repository is /work/main, so that is /work/shared). A missing manifest fails the run rather than skipping it.
 """
 
 import json
-import os
-import pathlib
 import re
 
 import pytest
@@ -16,9 +14,8 @@ import pytest
 from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import load_bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import CnabError, UnsupportedExtensionError
+from ansible_collections.cnab.runtime.tests.shared_dir import SHARED
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
-SHARED = pathlib.Path(os.environ.get("CNAB_SHARED", REPO_ROOT.parent / "shared"))
 REALWORLD = SHARED / "realworld"
 MANIFEST = REALWORLD / "manifest.json"
 

@@ -4,7 +4,6 @@ schema, the tolerances real (Porter-written) bundles need, its refusals, and the
 
 import copy
 import json
-import os
 import pathlib
 import sys
 
@@ -26,9 +25,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CnabError,
     UnsupportedExtensionError,
 )
+from ansible_collections.cnab.runtime.tests.shared_dir import SHARED
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
-SHARED = pathlib.Path(os.environ.get("CNAB_SHARED", REPO_ROOT.parent / "shared"))
 
 # A Porter-shaped bundle: porter-state wired by a parameter source, a file parameter, an output.
 BASE = {

@@ -10,9 +10,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ActionError, ClaimStoreError
+from ansible_collections.cnab.runtime.tests.shared_dir import SHARED
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))))
-SHARED = os.environ.get("CNAB_SHARED") or os.path.join(REPO, "..", "shared")  # /work/main/../shared in CI
 PORTER_HOME = os.path.join(SHARED, "realworld", "porter", "porter_home_v0")
 BUNDLE = Bundle({"schemaVersion": "v1.2.0", "name": "b", "version": "1.0.0",
                  "outputs": {"message": {"definition": "string", "path": "/cnab/app/outputs/message"}},

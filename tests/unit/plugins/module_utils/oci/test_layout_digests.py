@@ -11,12 +11,8 @@ import pytest
 
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.oci import layout
+from ansible_collections.cnab.runtime.tests.shared_dir import SHARED
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))))
-# CI checks the repository out at /work/main, next to shared/; a worktree sits one level deeper.
-SHARED = os.environ.get("CNAB_SHARED") or next(
-    (path for path in (os.path.join(REPO, "..", "shared"), os.path.join(REPO, "..", "..", "shared"))
-     if os.path.isdir(path)), os.path.join(REPO, "..", "shared"))
 FIXTURE = os.path.join(SHARED, "realworld", "cnab-to-oci", "push-testbundle")
 TARGET = "my.registry/namespace/my-app"
 CONFIG_DIGEST = "sha256:122a5dc186ec285488de9d25e99c96a11d3f7ff71c6e05a06c98e8627472a920"
