@@ -89,17 +89,17 @@ def compile_cpu(python, wrapper, names, work):
     return json.loads(done.stdout)
 
 
-def main():
+def main(args):
     work = tempfile.mkdtemp(prefix="cnab-bench-breakdown-")
     try:
-        report = run(work)
+        report = run(work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report))
 
 
-def run(work):
-    venv_bin = os.path.join(os.path.abspath(ARGS.venv), "bin")
+def run(work, args):
+    venv_bin = os.path.join(os.path.abspath(args.venv), "bin")
     python = os.path.join(venv_bin, "python")
     env = bench_env(work, venv_bin)
     ansible = os.path.join(venv_bin, "ansible")
@@ -113,7 +113,7 @@ def run(work):
     expects = {"noop": '"changed": false', "ping": '"ping"'}
     adhoc = {"noop": (install, '"changed": false'), "ping": (ping, "SUCCESS")}
     samples = {key: [] for key in ("noop_module", "ping_module", "noop_adhoc", "ping_adhoc")}
-    for _round in range(ARGS.runs):
+    for _round in range(args.runs):
         for name in ("noop", "ping"):
             samples[name + "_module"].append(timed([python, wrappers[name]], env, expects[name]))
             samples[name + "_adhoc"].append(timed(adhoc[name][0], env, adhoc[name][1]))
@@ -128,7 +128,7 @@ def run(work):
     version = subprocess.run([python, "-c", "import ansible.release as r; print(r.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
     report = {
-        "ansible_core": version, "runs": ARGS.runs, "load": os.getloadavg(),
+        "ansible_core": version, "runs": args.runs, "load": os.getloadavg(),
         "wrapper_bytes": {name: os.path.getsize(wrapper) for name, wrapper in wrappers.items()},
         "payload_files": {name: len(entries) for name, entries in files.items()},
         "collection_files": len(ours), "collection_source_bytes": sum(ours.values()),
@@ -139,7 +139,7 @@ def run(work):
         "medians_wall_cpu_s": medians,
     }
     print("ansible-core %s, medians of %d alternating runs, load average %s"
-          % (version, ARGS.runs, " ".join("%.1f" % n for n in os.getloadavg())))
+          % (version, args.runs, " ".join("%.1f" % n for n in os.getloadavg())))
     print("payload: AnsiballZ %(noop)d bytes (no-op) / %(ping)d bytes (ping)" % report["wrapper_bytes"])
     print("  collection files in the no-op's zip: %d, %d bytes of source; imported by a no-op: %d, %d bytes"
           % (report["collection_files"], report["collection_source_bytes"],
@@ -164,5 +164,4 @@ if __name__ == "__main__":
     parser.add_argument("--venv", default=os.path.dirname(os.path.dirname(sys.executable)),
                         help="virtualenv holding the ansible-core under test (default: this Python's)")
     parser.add_argument("--runs", type=int, default=9)
-    ARGS = parser.parse_args()
-    main()
+    main(parser.parse_args())
