@@ -294,8 +294,6 @@ class KubernetesStore(indexed.IndexedStore):
                 raise self._error(doing, "a stored object is malformed (%s: %s)" % (type(exc).__name__, exc)) from exc
             raise
 
-    _api = _errors  # the name claims/setup.py uses
-
     def _error(self, doing, reason):
         return ClaimStoreError("the kubernetes claim store in namespace %s could not %s: %s."
                                % (self.namespace, doing, reason))
