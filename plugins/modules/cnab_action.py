@@ -181,6 +181,11 @@ diff:
       returned: always
 """
 
+# Before any other import of ours: compile each of our files in the payload once, not twice (see payload_imports).
+from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports import compile_once
+
+compile_once()
+
 from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_action_module
 
 

@@ -243,6 +243,11 @@ version:
   sample: 1.0.0
 """
 
+# Before any other import of ours: compile each of our files in the payload once, not twice (see payload_imports).
+from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports import compile_once
+
+compile_once()
+
 from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_bundle_module
 
 

@@ -93,6 +93,11 @@ copied:
   sample: {showcase-demo: [01JDZ7ZQ2J0V8M3T2Y4W5X6Y7Z, 01JDZ7ZQ9K4C2B1A0Z9Y8X7W6V]}
 """
 
+# Before any other import of ours: compile each of our files in the payload once, not twice (see payload_imports).
+from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports import compile_once
+
+compile_once()
+
 from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_copy_module
 
 

@@ -154,6 +154,11 @@ installations:
   sample: [{name: showcase-demo, status: installed, revision: 01JDZ7ZQ2J5M0K1N2P3Q4R5S6T, bundle: {name: showcase, version: 1.0.0}}]
 """
 
+# Before any other import of ours: compile each of our files in the payload once, not twice (see payload_imports).
+from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports import compile_once
+
+compile_once()
+
 from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_info_module
 
 

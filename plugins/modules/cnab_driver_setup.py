@@ -118,6 +118,11 @@ updated:
   sample: [Role/cnab-driver]
 """
 
+# Before any other import of ours: compile each of our files in the payload once, not twice (see payload_imports).
+from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports import compile_once
+
+compile_once()
+
 from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_driver_setup_module
 
 
