@@ -243,7 +243,7 @@ version:
   sample: 1.0.0
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_bundle_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_bundle import run_bundle_module
 
 
 def main():

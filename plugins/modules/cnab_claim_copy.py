@@ -93,7 +93,7 @@ copied:
   sample: {showcase-demo: [01JDZ7ZQ2J0V8M3T2Y4W5X6Y7Z, 01JDZ7ZQ9K4C2B1A0Z9Y8X7W6V]}
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_copy_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_claim_copy import run_claim_copy_module
 
 
 def main():

@@ -154,7 +154,7 @@ installations:
   sample: [{name: showcase-demo, status: installed, revision: 01JDZ7ZQ2J5M0K1N2P3Q4R5S6T, bundle: {name: showcase, version: 1.0.0}}]
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_info_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_claim_info import run_claim_info_module
 
 
 def main():

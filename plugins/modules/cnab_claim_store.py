@@ -102,7 +102,7 @@ updated:
   sample: [Role/cnab-claims]
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_store_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_claim_store import run_claim_store_module
 
 
 def main():

@@ -118,7 +118,7 @@ updated:
   sample: [Role/cnab-driver]
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_driver_setup_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_driver_setup import run_driver_setup_module
 
 
 def main():

@@ -114,7 +114,7 @@ updated:
   sample: []
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_signing_key_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_signing_key import run_signing_key_module
 
 
 def main():

@@ -160,7 +160,7 @@ diff:
       returned: always
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_action_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_lifecycle import run_action_module
 
 
 def main():
