@@ -15,7 +15,7 @@ from support import BIN, HELLO, HERE, REPO
 from ansible_collections.cnab.runtime.plugins.module_utils import adapter
 
 MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "plugins", "modules", "cnab_*.py")))
-# The adapter layer: adapter.py (the shared part) and the runners' files beside it (adapter_<family>.py).
+# The adapter layer: adapter.py (the shared part) and the runners' files beside it (adapter_<job>.py).
 ADAPTER_FILES = sorted(glob.glob(os.path.join(REPO, "plugins", "module_utils", "adapter*.py")))
 
 
