@@ -248,7 +248,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports impor
 
 compile_once()
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_bundle_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_bundle import run_bundle_module
 
 
 def main():

@@ -98,7 +98,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports impor
 
 compile_once()
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_copy_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_claim_copy import run_claim_copy_module
 
 
 def main():

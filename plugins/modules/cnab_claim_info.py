@@ -159,7 +159,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports impor
 
 compile_once()
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_info_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_claim_info import run_claim_info_module
 
 
 def main():

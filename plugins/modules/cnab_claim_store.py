@@ -107,7 +107,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports impor
 
 compile_once()
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_claim_store_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_claim_store import run_claim_store_module
 
 
 def main():

@@ -123,7 +123,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports impor
 
 compile_once()
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_driver_setup_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_driver_setup import run_driver_setup_module
 
 
 def main():

@@ -119,7 +119,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports impor
 
 compile_once()
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_signing_key_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_signing_key import run_signing_key_module
 
 
 def main():

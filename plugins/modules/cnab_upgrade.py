@@ -179,7 +179,7 @@ from ansible_collections.cnab.runtime.plugins.module_utils.payload_imports impor
 
 compile_once()
 
-from ansible_collections.cnab.runtime.plugins.module_utils.adapter import run_action_module
+from ansible_collections.cnab.runtime.plugins.module_utils.adapter_lifecycle import run_action_module
 
 
 def main():

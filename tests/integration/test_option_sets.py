@@ -4,6 +4,7 @@ module_defaults of each action group reach every module that needs the group's s
 
 import ast
 import glob
+import importlib
 import json
 import os
 import subprocess
@@ -14,6 +15,13 @@ from support import BIN, HELLO, HERE, REPO
 from ansible_collections.cnab.runtime.plugins.module_utils import adapter
 
 MODULES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "plugins", "modules", "cnab_*.py")))
+# The adapter layer: adapter.py (the shared part) and the runners' files beside it (adapter_<job>.py).
+ADAPTER_FILES = sorted(glob.glob(os.path.join(REPO, "plugins", "module_utils", "adapter*.py")))
+
+
+def _adapter_modules():
+    return [importlib.import_module("ansible_collections.cnab.runtime.plugins.module_utils."
+                                    + os.path.basename(path)[:-3]) for path in ADAPTER_FILES]
 
 
 class _SpecTaken(Exception):
@@ -28,7 +36,9 @@ def _argument_spec(module_name, monkeypatch):
         taken.update(kwargs["argument_spec"])
         raise _SpecTaken()
 
-    monkeypatch.setattr(adapter, "CnabModule", take)
+    for layer in _adapter_modules():
+        if hasattr(layer, "CnabModule"):
+            monkeypatch.setattr(layer, "CnabModule", take)
     module = __import__("ansible_collections.cnab.runtime.plugins.modules." + module_name, fromlist=["main"])
     with pytest.raises(_SpecTaken):
         module.main()
@@ -66,10 +76,11 @@ def test_docs_list_exactly_the_argument_spec(docs, module_name, monkeypatch):
 
 
 def _runner_reads():
-    """{runner function of adapter.py: the option names it reads from ``params``/``module.params``}."""
-    tree = ast.parse(open(adapter.__file__).read())
+    """{runner function of the adapter files: the option names it reads from ``params``/``module.params``}."""
+    functions = [node for path in ADAPTER_FILES for node in ast.parse(open(path).read()).body
+                 if isinstance(node, ast.FunctionDef)]
     found = {}
-    for function in (node for node in tree.body if isinstance(node, ast.FunctionDef)):
+    for function in functions:
         names = set()
         for node in ast.walk(function):
             if isinstance(node, ast.Subscript) and _is_params(node.value) and isinstance(node.slice, ast.Constant):
