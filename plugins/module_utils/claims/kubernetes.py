@@ -47,7 +47,6 @@ The SDK is imported only when a store is opened: this file ships in every module
 """
 
 import base64
-import contextlib
 import datetime
 import hashlib
 import json
@@ -69,8 +68,6 @@ from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
     TIMEOUT,
     Connection,
     api_reason,
-    is_transport_error,
-    transport_reason,
 )
 
 INSTALLATION = "cnab.io/installation"  # label (label-safe form) and annotation (the real name)
@@ -117,6 +114,14 @@ def missing_namespace(namespace):
         "(roles/cnab_claims does) or set claim_store.namespace (CNAB_CLAIM_NAMESPACE) to an existing one."
         % (namespace, namespace)
     )
+
+
+def store_errors(api, doing):
+    """The kubernetes claim store's sentence for what failed while it tried ``doing`` over ``api`` (its
+    ``Connection``): API and transport errors, Refused and malformed records; others (its own sentences) pass.
+    The store and its preparing (claims/setup.py) both say so."""
+    return api.errors("in namespace %s could not %s" % (api.namespace, doing),
+                      stated=(indexed.Refused, model.MalformedRecord), malformed=True)
 
 
 def lease_name(installation):
@@ -276,27 +281,9 @@ class KubernetesStore(indexed.IndexedStore):
             if not query["continue"]:
                 return
 
-    @contextlib.contextmanager
     def _errors(self, doing):
         """API, transport and record errors become one ClaimStoreError sentence."""
-        try:
-            yield
-        except ClaimStoreError:
-            raise
-        except self._api_exception as exc:
-            raise self._error(doing, api_reason(exc)) from exc
-        except (indexed.Refused, model.MalformedRecord) as exc:
-            raise self._error(doing, str(exc)) from exc
-        except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
-            if is_transport_error(exc):
-                raise self._error(doing, transport_reason(exc, self.host)) from exc
-            if isinstance(exc, (ValueError, TypeError, KeyError)):  # JSON, base64, a field missing
-                raise self._error(doing, "a stored object is malformed (%s: %s)" % (type(exc).__name__, exc)) from exc
-            raise
-
-    def _error(self, doing, reason):
-        return ClaimStoreError("the kubernetes claim store in namespace %s could not %s: %s."
-                               % (self.namespace, doing, reason))
+        return store_errors(self._connection, doing)
 
     def _missing_namespace(self):
         return missing_namespace(self.namespace)
