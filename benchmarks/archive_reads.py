@@ -103,8 +103,8 @@ def main():
                 cpu, reads, failed, message = measured(base, args(store), workdir)
                 cpus.append(cpu)
                 notes.add("reads=%s failed=%s%s" % (reads, failed, (": " + message[:90]) if failed else ""))
-            print("%-8s cpu median %.2f s (min %.2f, max %.2f)  %s" % (name, statistics.median(cpus), min(cpus),
-                                                                     max(cpus), "; ".join(sorted(notes))))
+            spread = (statistics.median(cpus), min(cpus), max(cpus))
+            print("%-8s cpu median %.2f s (min %.2f, max %.2f)  %s" % ((name,) + spread + ("; ".join(sorted(notes)),)))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
