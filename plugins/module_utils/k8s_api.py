@@ -181,22 +181,29 @@ class Connection:
         """``error("<subject> <text>.")``: every sentence of this connection names its user."""
         return self.error("%s %s." % (self.subject, text))
 
-    def reason(self, exc):
+    def reason(self, exc, stated=(), malformed=False):
         """Why a request failed, as a phrase: the API's answer or why the server could not be reached;
-        None when ``exc`` is neither."""
+        else the message of an exception of the ``stated`` classes; else, when ``malformed``, what a
+        ``ValueError``, ``TypeError`` or ``KeyError`` says of a stored object (its JSON, base64, a field
+        missing); None when ``exc`` is none of these."""
         if isinstance(exc, self.api_exception):
             return api_reason(exc)
-        if is_transport_error(exc):
+        if is_transport_error(exc):  # before ValueError: some of urllib3's errors are ValueErrors
             return transport_reason(exc, self.host)
+        if stated and isinstance(exc, stated):
+            return str(exc)
+        if malformed and isinstance(exc, (ValueError, TypeError, KeyError)):
+            return "a stored object is malformed (%s: %s)" % (type(exc).__name__, exc)
         return None
 
     @contextlib.contextmanager
-    def errors(self, text):
-        """API and transport errors raised inside become ``sentence("<text>: <reason>")``; others pass."""
+    def errors(self, text, stated=(), malformed=False):
+        """API and transport errors raised inside become ``sentence("<text>: <reason>")``, and so do those that
+        ``stated`` and ``malformed`` name (see ``reason``); others pass."""
         try:
             yield
         except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
-            reason = self.reason(exc)
+            reason = self.reason(exc, stated, malformed)
             if reason is None:
                 raise
             raise self.sentence("%s: %s" % (text, reason)) from exc

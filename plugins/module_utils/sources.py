@@ -330,8 +330,11 @@ def masking_bundle(text, recorded=None):
     if kind == FILE:
         return load_bundle(text)
     if kind == ARCHIVE and os.path.isfile(os.path.expanduser(text)):
-        from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive
+        from ansible_collections.cnab.runtime.plugins.module_utils.oci.archive import ThickArchive, identified_before
 
+        document = identified_before(os.path.expanduser(text))  # what the failed run read: not read again
+        if document is not None:
+            return Bundle(document)
         with ThickArchive(os.path.expanduser(text), identify_only=True) as archive:
             return Bundle(archive.document)
     if recorded is not None and isinstance(recorded.get("bundle"), dict):

@@ -47,13 +47,11 @@ The SDK is imported only when a store is opened: this file ships in every module
 """
 
 import base64
-import contextlib
 import datetime
 import hashlib
 import json
 import os
 import re
-from urllib.parse import quote
 
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import indexed, model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import (
@@ -66,11 +64,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.k8s_api import (
     DNS_SUBDOMAIN,
     MANAGED_BY,
     MANAGER,
-    TIMEOUT,
     Connection,
     api_reason,
-    is_transport_error,
-    transport_reason,
 )
 
 INSTALLATION = "cnab.io/installation"  # label (label-safe form) and annotation (the real name)
@@ -81,7 +76,6 @@ FINGERPRINT_KEY = "cnab-fingerprint-key"
 INDEX_KEY = "index.json"
 
 MAX_SECRET_DATA = 1024 * 1024  # the API server's limit: the sum of a Secret's decoded values
-PAGE = 250  # items per list call
 READERS = 8  # parallel GETs of one installation's records
 
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -117,6 +111,14 @@ def missing_namespace(namespace):
         "(roles/cnab_claims does) or set claim_store.namespace (CNAB_CLAIM_NAMESPACE) to an existing one."
         % (namespace, namespace)
     )
+
+
+def store_errors(api, doing):
+    """The kubernetes claim store's sentence for what failed while it tried ``doing`` over ``api`` (its
+    ``Connection``): API and transport errors, Refused and malformed records; others (its own sentences) pass.
+    The store and its preparing (claims/setup.py) both say so."""
+    return api.errors("in namespace %s could not %s" % (api.namespace, doing),
+                      stated=(indexed.Refused, model.MalformedRecord), malformed=True)
 
 
 def lease_name(installation):
@@ -222,81 +224,37 @@ class KubernetesStore(indexed.IndexedStore):
         options = dict(options or {})
         self.namespace = options.get("namespace") or "cnab"
         self.lease_seconds = lease_seconds(options)
-        self._connection = Connection(options, ClaimStoreError, "the kubernetes claim store", "claim_store.")
+        self._connection = Connection(options, ClaimStoreError, "the kubernetes claim store", "claim_store.",
+                                      missing_namespace=missing_namespace)  # a create answered 404
         self._api_exception = self._connection.api_exception
-        self._configuration = self._connection.configuration
         self.host = self._connection.host
         self._base = {
-            "secrets": "/api/v1/namespaces/%s/secrets" % quote(self.namespace, safe=""),
-            "leases": "/apis/coordination.k8s.io/v1/namespaces/%s/leases" % quote(self.namespace, safe=""),
+            "secrets": self._connection.path("v1", "secrets"),
+            "leases": self._connection.path("coordination.k8s.io/v1", "leases"),
         }
         self._namespace_checked = False
 
-    # -- requests ---------------------------------------------------------------------------
-
-    def _call(self, method, path, query=None, body=None):
-        """One API request; the answer's JSON. Non-2xx answers raise the SDK's ApiException."""
-        return self._connection.call(method, path, query, body, timeout=TIMEOUT)
+    # -- requests: k8s_api.Connection's verbs, on the store's two collections -----------------
 
     def _get(self, resource, name):
-        """The object as the API's JSON, or None when there is none."""
-        try:
-            return self._call("GET", "%s/%s" % (self._base[resource], name))
-        except self._api_exception as exc:
-            if exc.status == 404:
-                return None
-            raise
+        """The object as the API's JSON, or None when there is none (404)."""
+        return self._connection.get(self._base[resource], name)
 
     def _create(self, resource, body):
-        """Create ``body``; None when an object of that name exists (409)."""
-        try:
-            return self._call("POST", self._base[resource], body=body)
-        except self._api_exception as exc:
-            if exc.status == 404:  # create answers 404 only for a missing namespace
-                raise self._missing_namespace() from exc
-            if exc.status == 409:
-                return None
-            raise
+        """Create ``body``; None when an object of that name exists (409). A create answers 404 only for a
+        missing namespace: that sentence."""
+        return self._connection.create(self._base[resource], body)
 
     def _replace(self, resource, body):
         """Replace, conditional on ``metadata.resourceVersion``; None when it changed meanwhile (409)."""
-        try:
-            return self._call("PUT", "%s/%s" % (self._base[resource], body["metadata"]["name"]), body=body)
-        except self._api_exception as exc:
-            if exc.status == 409:
-                return None
-            raise
+        return self._connection.replace(self._base[resource], body)
 
     def _list_secrets(self, selector):
-        query = {"labelSelector": selector, "limit": PAGE}
-        while True:
-            page = self._call("GET", self._base["secrets"], query)
-            yield from page.get("items") or []
-            query["continue"] = (page.get("metadata") or {}).get("continue")
-            if not query["continue"]:
-                return
+        return self._connection.list(self._base["secrets"], selector)
 
-    @contextlib.contextmanager
     def _errors(self, doing):
         """API, transport and record errors become one ClaimStoreError sentence."""
-        try:
-            yield
-        except ClaimStoreError:
-            raise
-        except self._api_exception as exc:
-            raise self._error(doing, api_reason(exc)) from exc
-        except (indexed.Refused, model.MalformedRecord) as exc:
-            raise self._error(doing, str(exc)) from exc
-        except Exception as exc:  # noqa: BLE001 - sorted here: urllib3's classes load with the SDK, not this file
-            if is_transport_error(exc):
-                raise self._error(doing, transport_reason(exc, self.host)) from exc
-            if isinstance(exc, (ValueError, TypeError, KeyError)):  # JSON, base64, a field missing
-                raise self._error(doing, "a stored object is malformed (%s: %s)" % (type(exc).__name__, exc)) from exc
-            raise
-
-    def _error(self, doing, reason):
-        return ClaimStoreError("the kubernetes claim store in namespace %s could not %s: %s."
-                               % (self.namespace, doing, reason))
+        return store_errors(self._connection, doing)
 
     def _missing_namespace(self):
         return missing_namespace(self.namespace)
@@ -306,7 +264,7 @@ class KubernetesStore(indexed.IndexedStore):
         if self._namespace_checked:
             return
         try:
-            self._call("GET", "/api/v1/namespaces/%s" % quote(self.namespace, safe=""))
+            self._connection.call("GET", self._connection.path("v1", "namespaces", self.namespace, namespaced=False))
         except self._api_exception as exc:
             if exc.status == 404:
                 raise self._missing_namespace() from exc

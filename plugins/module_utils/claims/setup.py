@@ -12,13 +12,16 @@ they only read, and return what they would have created or updated. Failures are
 - azure_blob: the container.
 """
 
-import contextlib
 import os
 import stat
 
 from ansible_collections.cnab.runtime.plugins.module_utils import k8s_api
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.azure_blob import AzureBlobStore
-from ansible_collections.cnab.runtime.plugins.module_utils.claims.kubernetes import lease_seconds, missing_namespace
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.kubernetes import (
+    lease_seconds,
+    missing_namespace,
+    store_errors,
+)
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.local import LocalStore
 from ansible_collections.cnab.runtime.plugins.module_utils.claims.store import BACKENDS
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError
@@ -113,19 +116,6 @@ def prepare_azure_blob(options, check_mode=False):
 # -- kubernetes -------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _errors(api, doing):
-    """API, transport and malformed-object errors become the kubernetes store's sentence."""
-    text = "in namespace %s could not %s" % (api.namespace, doing)
-    with api.errors(text):
-        try:
-            yield
-        except (ValueError, TypeError, KeyError) as exc:  # JSON, a field missing
-            if api.reason(exc) is not None:  # some of urllib3's errors are ValueErrors
-                raise
-            raise api.sentence("%s: a stored object is malformed (%s: %s)" % (text, type(exc).__name__, exc)) from exc
-
-
 def prepare_kubernetes(options, service_account="cnab-claims", create_namespace=True, check_mode=False):
     """The namespace, the ServiceAccount, its Role (exactly ``STORE_RULES``) and their RoleBinding."""
     options = dict(options or {})
@@ -134,5 +124,5 @@ def prepare_kubernetes(options, service_account="cnab-claims", create_namespace=
     api = k8s_api.Connection(options, ClaimStoreError, "the kubernetes claim store", "claim_store.",
                              missing_namespace=missing_namespace)
     report, unused_new = k8s_api.prepare_namespace(api, service_account, STORE_RULES, create_namespace, check_mode,
-                                                   lambda doing: _errors(api, doing))
+                                                   lambda doing: store_errors(api, doing))
     return report

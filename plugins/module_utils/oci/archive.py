@@ -596,6 +596,37 @@ def _well_formed_entries(entries):
     return isinstance(entries, list) and not any(layout.descriptor_problem(entry) for entry in entries)
 
 
+# What identifying reads (identify_only) of an archive's root bundle gave in this process, by absolute path:
+# the file's signature when it was opened, and the bundle.json document or (class, args) of the CnabError
+# that refused it. The last few only: a run reads one root archive.
+_IDENTIFIED = {}
+IDENTIFIED_KEPT = 4
+
+
+def _file_signature(stat):
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def identified_before(path):
+    """The bundle.json document that an identifying read of the archive ``path`` (its root bundle) gave earlier in this
+    process, when the file is unchanged since (same inode, size and times); that read's refusal is
+    raised again. None when there was no such read. For masking a failure by what the failed run read,
+    without reading the archive a second time (a large or hostile one costs seconds)."""
+    known = _IDENTIFIED.get(os.path.abspath(path))
+    if known is None:
+        return None
+    try:
+        unchanged = _file_signature(os.stat(path)) == known[0]
+    except OSError:
+        return None
+    if not unchanged:
+        return None
+    if isinstance(known[1], tuple):
+        refusal, args = known[1]
+        raise refusal(*args)
+    return known[1]
+
+
 class ThickArchive:
     """A thick bundle archive opened for reading (context manager); nothing is extracted."""
 
@@ -626,17 +657,33 @@ class ThickArchive:
         self._offsets = {}      # digest -> data offset (uncompressed archives only)
         self._compressed = True
         self._index_entries = None  # identify_only: (digest, media type) of index.json's index entries
+        self._signature = None  # _file_signature of the file read
 
     # -------------------------------------------------------------- first pass
     def __enter__(self):
         try:
-            self._scan()
-            self._parse()
-        except (OSError, tarfile.TarError, EOFError, TypeError, ValueError, zlib.error) as exc:
-            # TypeError: tarfile's stream reader failed so on a gzip header cut short (found by fuzzing);
-            # ValueError: tarfile's parser of GNU sparse maps fails so on a map cut short.
-            raise ArchiveError("The archive %s cannot be read (%s)." % (self.path, exc)) from None
+            try:
+                self._scan()
+                self._parse()
+            except (OSError, tarfile.TarError, EOFError, TypeError, ValueError, zlib.error) as exc:
+                # TypeError: tarfile's stream reader failed so on a gzip header cut short (found by fuzzing);
+                # ValueError: tarfile's parser of GNU sparse maps fails so on a map cut short.
+                raise ArchiveError("The archive %s cannot be read (%s)." % (self.path, exc)) from None
+        except CnabError as exc:
+            self._remember((type(exc), exc.args))  # not the exception: its traceback holds the whole read
+            raise
+        self._remember(self.document)
         return self
+
+    def _remember(self, outcome):
+        """Keep what an identifying read gave (the document or the refusal) for ``identified_before``."""
+        if not self.identify_only or self.dependency or self._signature is None:
+            return
+        key = os.path.abspath(self.path)
+        _IDENTIFIED.pop(key, None)
+        while len(_IDENTIFIED) >= IDENTIFIED_KEPT:
+            _IDENTIFIED.pop(next(iter(_IDENTIFIED)))
+        _IDENTIFIED[key] = (self._signature, outcome)
 
     def __exit__(self, *exc):
         self._small.clear()
@@ -647,6 +694,7 @@ class ThickArchive:
         import gzip
 
         handle = open(self.path, "rb")
+        self._signature = _file_signature(os.fstat(handle.fileno()))
         magic = handle.read(2)
         handle.seek(0)
         self._compressed = magic == b"\x1f\x8b"

@@ -1,9 +1,9 @@
 """A client for one OCI registry (distribution-spec v2 API), on a ``requests`` session set up as
 ``oras.provider.Registry`` sets up its own (every cookie refused).
 
-oras-py supplies the credential lookup in the Docker config file (``auths``, ``credHelpers``,
-``credsStore``) and the parsing of a bearer challenge; both are imported only when needed (a Docker
-config file exists, a registry asks for a token), because ``oras.provider`` imports ``jsonschema``
+The credentials of a Docker config file (``auths``, ``credHelpers``, ``credsStore``) are read here, as
+Docker reads them. oras-py supplies the parsing of a bearer challenge, imported only when a registry
+asks for a token, because ``oras.provider`` imports ``jsonschema``
 and costs more to import than most registry operations take (docs/benchmarks.md). Its request flow
 falls short for bundles, so this module drives the session itself:
 - it caches one bearer token per Registry and re-sends it on a 401, so a push after a pull-scoped
@@ -101,6 +101,35 @@ class _Body:
             yield chunk
 
 
+def config_credentials(auths, helpers, store, name):
+    """base64 ``user:password`` that a Docker config's ``auths``, ``credHelpers`` and ``credsStore`` hold for
+    the registry ``name``: its inline ``auth``, else what its credential helper answers, else what the
+    credential store answers; None when none of them has any."""
+    entry = auths.get(name)
+    if entry is not None and entry.get("auth"):
+        return entry["auth"]
+    for helper in (helpers.get(name), store):
+        if helper:
+            credentials = _ask_credential_helper(helper, name)
+            if credentials is not None:
+                return credentials
+    return None
+
+
+def _ask_credential_helper(helper, name):
+    """``docker-credential-<helper> get`` of ``name`` (Docker's credential-helper protocol) as base64
+    ``user:password``; None when the program is missing or fails, and the lookup goes on."""
+    import subprocess
+
+    try:
+        answer = subprocess.run(["docker-credential-%s" % helper, "get"], input=name.encode(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        return None
+    payload = json.loads(answer.stdout)
+    return base64.b64encode(("%s:%s" % (payload["Username"], payload["Secret"])).encode("utf-8")).decode("utf-8")
+
+
 class RegistryClient:
     """Blobs and manifests of one registry (``registry`` is ``host[:port]``; ``docker.io`` is Docker Hub)."""
 
@@ -144,11 +173,6 @@ class RegistryClient:
         session.headers["User-Agent"] = "cnab.runtime"
         return session
 
-    def _config_backend(self):
-        """oras-py's Docker-config credential backend, on this client's session."""
-        auth = require_library("oras.auth", "oras", "reaching an OCI registry", RegistryError)
-        return auth.get_auth_backend("basic", self._session, self.plain_http, tls_verify=self._verify)
-
     def _basic_credentials(self):
         """base64 ``user:password`` from the options, else from the Docker config; None when anonymous."""
         if self.options["username"] is not None or self.options["password"] is not None:
@@ -168,19 +192,19 @@ class RegistryClient:
                 config = json.load(handle)
         except (OSError, ValueError) as exc:
             raise RegistryAuthError("The Docker config file %s cannot be read (%s)." % (path, exc)) from None
-        backend = self._config_backend()
-        # oras-py's backend resolves inline ``auth``, ``credHelpers`` and ``credsStore`` (running
-        # docker-credential-<name> get); it is fed this file only, not also ~/.docker.
-        backend._auth_config = {"auths": dict(config.get("auths") or {}), "credsStore": config.get("credsStore"),
-                                "credHelpers": dict(config.get("credHelpers") or {})}
+        # As Docker: inline ``auth``, else the entry's ``credHelpers`` program, else ``credsStore``; this file
+        # only, not also ~/.docker.
+        auths = dict(config.get("auths") or {})
+        helpers, store = dict(config.get("credHelpers") or {}), config.get("credsStore")
         names = [self.registry, self.host]
         if self.host == DOCKER_HUB_API:
             names = [DOCKER_HUB_CONFIG_KEY, "docker.io", "index.docker.io"]
         names += ["https://" + name for name in names if "://" not in name]
         for name in names:
-            if backend._load_auth(name):
-                return backend._basic_auth
-            entry = backend._auth_config["auths"].get(name) or {}
+            credentials = config_credentials(auths, helpers, store, name)
+            if credentials:
+                return credentials
+            entry = auths.get(name) or {}
             if entry.get("identitytoken") and not self.options["token"]:
                 self.options["token"] = entry["identitytoken"]
         return None

@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from ansible_collections.cnab.runtime.plugins.module_utils import k8s_api
+from ansible_collections.cnab.runtime.plugins.module_utils.claims import indexed, model
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import setup as claims_setup
+from ansible_collections.cnab.runtime.plugins.module_utils.claims.kubernetes import KubernetesStore, store_errors
 from ansible_collections.cnab.runtime.plugins.module_utils.drivers import setup as driver_setup
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import ClaimStoreError, DriverError
 
@@ -150,6 +152,39 @@ def test_an_unreachable_server_is_a_sentence_naming_the_subject():
             api.get(api.path("v1", "secrets"), "x")
     assert str(caught.value) == ("the kubernetes driver could not read Secret x: cannot reach the API server at %s "
                                  "(Connection refused)." % url)
+
+
+def test_the_kubernetes_store_and_its_setup_word_failures_in_one_place(emulator):
+    """``store_errors`` (over ``Connection.errors``) is the claim store's one translation: the store's
+    ``_errors`` and cnab_claim_store's preparing give the same sentence for the same failure."""
+    options = {"host": emulator.url, "api_key": TOKEN, "namespace": "ns"}
+    store = KubernetesStore(options)
+    api = k8s_api.Connection(options, ClaimStoreError, "the kubernetes claim store", "claim_store.")
+    head = "the kubernetes claim store in namespace ns could not read x: "
+    failures = [
+        (ValueError("Expecting value"), "a stored object is malformed (ValueError: Expecting value)."),
+        (KeyError("data"), "a stored object is malformed (KeyError: 'data')."),
+        (indexed.Refused("Secret s belongs to another installation"), "Secret s belongs to another installation."),
+        (model.MalformedRecord("Secret s", "it holds no claim.json"), "Secret s is refused: it holds no claim.json."),
+        (__import__("urllib3").exceptions.LocationParseError("h:x"),  # a ValueError, but the transport's
+         "cannot reach the API server at %s (Failed to parse: h:x)." % emulator.url),
+    ]
+    for failure, tail in failures:
+        for errors in (store._errors, lambda doing: store_errors(api, doing)):
+            with pytest.raises(ClaimStoreError) as caught:
+                with errors("read x"):
+                    raise failure
+            assert str(caught.value) == head + tail
+            assert caught.value.__cause__ is failure
+    own = ClaimStoreError("the kubernetes claim store cannot work in namespace ns: it is gone.")
+    for errors in (store._errors, lambda doing: store_errors(api, doing)):
+        with pytest.raises(ClaimStoreError) as caught:  # its own sentences pass as they are
+            with errors("read x"):
+                raise own
+        assert caught.value is own
+    with pytest.raises(RuntimeError):  # and what is none of these is not a sentence
+        with store._errors("read x"):
+            raise RuntimeError("bug")
 
 
 def test_object_names_are_checked_with_the_callers_error():
