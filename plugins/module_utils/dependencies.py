@@ -19,11 +19,11 @@ spec says), and with ``prereleases: true`` a pre-release version is matched as i
 ``org.getporter.dependencies@v2`` is not supported (bundle validation refuses it when required).
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import DependencyError
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import DEPENDENCIES
 from ansible_collections.cnab.runtime.plugins.module_utils.identifiers import InstallationName
 
-EXTENSION = bundle_validation.DEPENDENCIES
+EXTENSION = DEPENDENCIES
 PARENT = "parentInstallation"  # claim custom["cnab.runtime"] keys of a dependency's claims
 ALIAS = "dependencyAlias"
 
