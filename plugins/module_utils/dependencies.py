@@ -1,6 +1,6 @@
 """io.cnab.dependencies (CNAB 500, v1): the bundles a bundle needs, their order and their versions.
 
-Pure parsing and resolution; running the graph is runtime.py's (``_execute_graph``).
+Pure parsing and resolution; running the graph is execution.py's (``execute_graph``).
 
 - **Order**: ``sequence`` when it lists every alias, else the order of ``requires`` (as Porter).
 - **Naming**: the dependency ``alias`` of installation ``root`` is the installation ``root-alias``

@@ -13,8 +13,7 @@ Plain Python; the Ansible adapter builds a ``Request`` and renders the ``Respons
 
 import os
 
-from ansible_collections.cnab.runtime.plugins.module_utils import dependencies as deps
-from ansible_collections.cnab.runtime.plugins.module_utils import parameter_sources, sources
+from ansible_collections.cnab.runtime.plugins.module_utils import extensions, parameter_sources, sources
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import Bundle, canonical_json
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
@@ -136,11 +135,22 @@ def execute(request, on_secrets=None):
     name = InstallationName(request.installation)
     installation = request.read_installation if request.read_installation is not None else store.installation(name)
     inputs = resolve(store, installation, request, on_secrets)
-    graph = deps.declared(inputs.bundle) if inputs.bundle is not None and request.wiring is None else []
+    graph = _declared_dependencies(inputs.bundle) if inputs.bundle is not None and request.wiring is None else []
     if graph:
         options = _dependency_options(request, graph)
         return _execution().execute_graph(store, installation, request, inputs, graph, options, on_secrets)
     return execute_one(store, installation, request, inputs, on_secrets)
+
+
+def _declared_dependencies(bundle):
+    """The dependencies ``bundle`` declares, in run order. dependencies.py (version ranges, tag
+    resolution) is imported only for a bundle whose custom section names io.cnab.dependencies."""
+    custom = bundle.document.get("custom")
+    if not isinstance(custom, dict) or extensions.DEPENDENCIES not in custom:
+        return []  # what dependencies.declared says of such a bundle
+    from ansible_collections.cnab.runtime.plugins.module_utils import dependencies
+
+    return dependencies.declared(bundle)
 
 
 def _execution():

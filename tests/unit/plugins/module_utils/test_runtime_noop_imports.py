@@ -14,9 +14,10 @@ from ansible_collections.cnab.runtime.tests.unit.plugins.module_utils.conftest i
 
 PREFIX = "ansible_collections.cnab.runtime.plugins.module_utils."
 # What deciding never needs: running (drivers, outputs, results, the dependency graph's doing half),
-# validating (a no-op's inputs equal those a validated run stored) and the registry code.
+# validating (a no-op's inputs equal those a validated run stored), the dependency graph of a bundle
+# that declares none, and the registry code.
 NOT_ON_A_NO_OP = ("execution", "drivers", "drivers.base", "bundle_validation", "bundle_schema",
-                  "extension_schemas", "oci", "signing")
+                  "extension_schemas", "dependencies", "oci", "signing")
 
 NO_OP = """
 import json, sys
