@@ -24,9 +24,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleValidationError,
     UnsupportedExtensionError,
 )
-# The readers live in extensions.py (the decision path reads them without this module);
-# ParameterSource, docker_settings and is_file_parameter are named here too, as before.
-from ansible_collections.cnab.runtime.plugins.module_utils.extensions import (  # noqa: F401
+# The readers live in extensions.py (the decision path reads them without this module).
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import (
     ABSENT,
     DEPENDENCIES,
     DEPENDENCIES_V2,
@@ -36,13 +35,16 @@ from ansible_collections.cnab.runtime.plugins.module_utils.extensions import (  
     PARAMETER_SOURCES,
     SOURCE_DEPENDENCY_OUTPUT,
     SOURCE_OUTPUT,
-    ParameterSource,
-    docker_settings,
     document,
     extension_value,
-    is_file_parameter,
     read_parameter_sources,
     required_extensions,
+)
+# Named here too, as before they moved to extensions.py.
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import (  # noqa: F401 pylint: disable=unused-import
+    ParameterSource,
+    docker_settings,
+    is_file_parameter,
 )
 from ansible_collections.cnab.runtime.plugins.module_utils.extensions import parameter_sources as read_sources
 
@@ -283,7 +285,6 @@ def _claim(destinations, kind, value, where):
 
 
 # --- extensions ---------------------------------------------------------------
-
 
 
 class Extension:

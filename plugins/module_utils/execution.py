@@ -312,7 +312,7 @@ def run_untracked(request, source, parameters, credentials, on_secrets, name=Non
     if on_secrets:
         on_secrets(inputs.masker, inputs.sensitive_parameters)
     response = runtime.Response(info.modifies, info.name, "stateless actions always run" if info.stateless
-                        else "actions that do not modify always run and change nothing")
+                                else "actions that do not modify always run and change nothing")
     response.secrets = inputs.masker.secrets
     response.warnings.extend(source.warnings)
     response.warnings.extend(v.weak_secret_warnings(inputs.masker))
@@ -349,10 +349,11 @@ def _child_request(request, root, name, intent, alias, options, bundle=None, sou
     credentials = dict(request.credentials or {})  # the root's, for the names the dependency declares
     credentials.update(options.get("credentials") or {})
     child = runtime.Request(intent, installation=name, bundle=bundle, parameters=options.get("parameters"),
-                    credentials=credentials, force=False, check_mode=request.check_mode, driver=request.driver,
-                    driver_options=request.driver_options, claim_store=request.claim_store,
-                    lock_timeout=request.lock_timeout, reveal_sensitive=request.reveal_sensitive,
-                    registry_auth=request.registry_auth, verify=request.verify)
+                            credentials=credentials, force=False, check_mode=request.check_mode,
+                            driver=request.driver, driver_options=request.driver_options,
+                            claim_store=request.claim_store, lock_timeout=request.lock_timeout,
+                            reveal_sensitive=request.reveal_sensitive, registry_auth=request.registry_auth,
+                            verify=request.verify)
     child.opened_source = source
     child.read_installation = installation
     child.claim_extra = deps.claim_custom(root, alias)
@@ -430,7 +431,7 @@ def execute_graph(store, installation, request, inputs, graph, options, on_secre
     if request.intent in ("uninstall", "absent", "action"):
         root_request.wiring, read = _recorded_wiring(store, names, graph)
         root = runtime.execute_one(store, installation, root_request,
-                            runtime.resolve(store, installation, root_request, on_secrets), on_secrets)
+                                   runtime.resolve(store, installation, root_request, on_secrets), on_secrets)
         plan.append(_plan_entry(root, installation.name, None))
         if request.intent == "action" or root.failed:
             root.plan = plan
@@ -462,8 +463,8 @@ def execute_graph(store, installation, request, inputs, graph, options, on_secre
     # The root's history read by ``execute`` stays its one read before the lock: the dependencies'
     # runs write only their own installations, and a run that recorded something on the root
     # meanwhile is seen under the lock (``runtime.execute_one`` compares snapshots).
-    root = runtime.execute_one(store, installation, root_request, runtime.resolve(store, installation, root_request, on_secrets),
-                        on_secrets)
+    root = runtime.execute_one(store, installation, root_request,
+                               runtime.resolve(store, installation, root_request, on_secrets), on_secrets)
     plan.append(_plan_entry(root, installation.name, None))
     return _graph_response(root, plan, diffs)
 
