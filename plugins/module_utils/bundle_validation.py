@@ -24,6 +24,29 @@ from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     BundleValidationError,
     UnsupportedExtensionError,
 )
+# The readers live in extensions.py (the decision path reads them without this module).
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import (
+    ABSENT,
+    DEPENDENCIES,
+    DEPENDENCIES_V2,
+    DEPENDENCY_EXTENSIONS,
+    DOCKER,
+    FILE_PARAMETERS,
+    PARAMETER_SOURCES,
+    SOURCE_DEPENDENCY_OUTPUT,
+    SOURCE_OUTPUT,
+    document,
+    extension_value,
+    read_parameter_sources,
+    required_extensions,
+)
+# Named here too, as before they moved to extensions.py.
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import (  # noqa: F401 pylint: disable=unused-import
+    ParameterSource,
+    docker_settings,
+    is_file_parameter,
+)
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import parameter_sources as read_sources
 
 # Names of the CNAB extensions (requiredExtensions) this runtime implements.
 SUPPORTED_EXTENSIONS = frozenset(("sh.porter.file-parameters", "io.cnab.parameter-sources", "io.cnab.docker",
@@ -263,36 +286,22 @@ def _claim(destinations, kind, value, where):
 
 # --- extensions ---------------------------------------------------------------
 
-FILE_PARAMETERS = "sh.porter.file-parameters"
-PARAMETER_SOURCES = "io.cnab.parameter-sources"
-DOCKER = "io.cnab.docker"
-DEPENDENCIES = "io.cnab.dependencies"
-DEPENDENCIES_V2 = "org.getporter.dependencies@v2"
-DEPENDENCY_EXTENSIONS = (DEPENDENCIES, DEPENDENCIES_V2)
-# Parameter source types: the spec's, and Porter's output of a dependency.
-SOURCE_OUTPUT = "output"
-SOURCE_DEPENDENCY_OUTPUT = "dependencies.output"
-_ABSENT = object()
-
 
 class Extension:
-    """What cnab.runtime knows of one extension: the schema of its value in ``custom``, whether a
-    bundle that requires it must give a value, and what a ``null`` value means."""
+    """What cnab.runtime knows of one extension: the schema of its value in ``custom`` and whether a
+    bundle that requires it must give a value (what a ``null`` value means: extensions.py)."""
 
-    __slots__ = ("name", "schema", "needs_value", "null_means", "_validator")
+    __slots__ = ("name", "schema", "needs_value", "_validator")
 
-    def __init__(self, name, schema, needs_value=True, null_means=_ABSENT):
+    def __init__(self, name, schema, needs_value=True):
         self.name = name
         self.schema = schema
         self.needs_value = needs_value
-        self.null_means = null_means  # _ABSENT: null reads as no value
         self._validator = None
 
     def value(self, doc):
-        """The extension's value in ``doc["custom"]``, or _ABSENT."""
-        custom = doc.get("custom")
-        value = custom.get(self.name, _ABSENT) if isinstance(custom, dict) else _ABSENT
-        return self.null_means if value is None else value
+        """The extension's value in ``doc["custom"]``, or ABSENT."""
+        return extension_value(doc, self.name)
 
     def validator(self):
         if self._validator is None:
@@ -333,40 +342,11 @@ KNOWN_EXTENSIONS = {
         # No data: Porter's reader ignores the value, so a bundle may leave it out.
         Extension(FILE_PARAMETERS, extension_schemas.FILE_PARAMETERS_SCHEMA, needs_value=False),
         Extension(PARAMETER_SOURCES, _parameter_sources_schema()),
-        # Porter writes null when the manifest only says "required: [docker]", and reads it as privileged false.
-        Extension(DOCKER, extension_schemas.DOCKER_SCHEMA, null_means={}),
+        Extension(DOCKER, extension_schemas.DOCKER_SCHEMA),
         Extension(DEPENDENCIES, _dependencies_v1_schema()),
         Extension(DEPENDENCIES_V2, extension_schemas.DEPENDENCIES_V2_SCHEMA),
     )
 }
-
-
-class ParameterSource:
-    """One source of a parameter's value: ``kind`` is "output" (this installation's output
-    ``output``) or "dependencies.output" (output ``output`` of the dependency ``dependency``)."""
-
-    __slots__ = ("kind", "output", "dependency")
-
-    def __init__(self, kind, output, dependency=None):
-        self.kind = kind
-        self.output = output
-        self.dependency = dependency
-
-    def __eq__(self, other):
-        return isinstance(other, ParameterSource) and (self.kind, self.output, self.dependency) == (
-            other.kind, other.output, other.dependency)
-
-    def __repr__(self):
-        return f"ParameterSource({self.kind!r}, {self.output!r}, {self.dependency!r})"
-
-
-def _document(bundle):
-    return bundle.document if hasattr(bundle, "document") else bundle
-
-
-def _required(doc):
-    names = doc.get("requiredExtensions")
-    return list(dict.fromkeys(n for n in names if isinstance(n, str))) if isinstance(names, list) else []
 
 
 def _quoted_list(names):
@@ -383,19 +363,6 @@ def _check_extension_value(extension, value):
         _fail(("custom", extension.name, *error.absolute_path), _reason(error))
 
 
-def _read_parameter_sources(value):
-    """{parameter: (ParameterSource, ...)} from a schema-valid value, in priority order."""
-    parsed = {}
-    for parameter, spec in value.items():
-        sources = spec.get("sources", {})
-        order = spec.get("priority") or list(sources)
-        parsed[parameter] = tuple(
-            ParameterSource(kind, sources[kind]["name"], sources[kind].get("dependency"))
-            for kind in order if kind in sources
-        )
-    return parsed
-
-
 def parameter_sources(bundle, validate=True):
     """The parameter sources (io.cnab.parameter-sources) of ``bundle``, a Bundle or its document.
 
@@ -409,49 +376,11 @@ def parameter_sources(bundle, validate=True):
     decision path, where a malformed value raises AttributeError/TypeError/KeyError and the
     caller lets validation say what is wrong.
     """
-    doc = _document(bundle)
-    extension = KNOWN_EXTENSIONS[PARAMETER_SOURCES]
-    value = extension.value(doc)
-    if value is _ABSENT:
-        return {}
     if validate:
-        _check_extension_value(extension, value)
-    parameters = doc.get("parameters") or {}
-    return {name: sources for name, sources in _read_parameter_sources(value).items() if name in parameters}
-
-
-def supports_file_parameters(bundle):
-    """True when ``bundle`` requires or configures sh.porter.file-parameters, or was built by Porter
-    (custom "sh.porter"), which has always treated such parameters as files (Porter's rule)."""
-    doc = _document(bundle)
-    custom = doc.get("custom")
-    return FILE_PARAMETERS in _required(doc) or (isinstance(custom, dict) and (
-        "sh.porter" in custom or FILE_PARAMETERS in custom))
-
-
-def is_file_parameter(bundle, name):
-    """True when parameter ``name`` of ``bundle`` (a Bundle or its document) is a Porter file
-    parameter: the bundle supports file parameters (supports_file_parameters), the parameter's
-    definition is ``type: string`` with ``contentEncoding: base64``, and its destination is a path."""
-    doc = _document(bundle)
-    spec = (doc.get("parameters") or {}).get(name)
-    if not isinstance(spec, dict) or not supports_file_parameters(doc):
-        return False
-    definition = (doc.get("definitions") or {}).get(spec.get("definition"))
-    destination = spec.get("destination")
-    return (isinstance(definition, dict) and definition.get("type") == "string"
-            and definition.get("contentEncoding") == "base64"
-            and isinstance(destination, dict) and bool(destination.get("path")))
-
-
-def docker_settings(bundle):
-    """The io.cnab.docker settings of ``bundle`` when it requires the extension, else None:
-    ``{"privileged": bool}``, Porter's ``null`` read as not privileged. Call after validation."""
-    doc = _document(bundle)
-    if DOCKER not in _required(doc):
-        return None
-    value = KNOWN_EXTENSIONS[DOCKER].value(doc)
-    return {"privileged": isinstance(value, dict) and value.get("privileged") is True}
+        value = extension_value(document(bundle), PARAMETER_SOURCES)
+        if value is not ABSENT:
+            _check_extension_value(KNOWN_EXTENSIONS[PARAMETER_SOURCES], value)
+    return read_sources(bundle)
 
 
 def bundle_warnings(doc):
@@ -474,7 +403,7 @@ def bundle_warnings(doc):
 
 
 def _check_extensions(doc):
-    required = _required(doc)
+    required = required_extensions(doc)
     unsupported = [name for name in required if name not in SUPPORTED_EXTENSIONS]
     if unsupported:
         plural = "s" if len(unsupported) > 1 else ""
@@ -487,7 +416,7 @@ def _check_extensions(doc):
         if name not in required and name not in SUPPORTED_EXTENSIONS:
             continue
         value = extension.value(doc)
-        if value is _ABSENT:
+        if value is ABSENT:
             if name in required and extension.needs_value:
                 raise BundleValidationError(
                     f"bundle {_show(doc['name'])} requires the extension {_show(name)}, but its custom section"
@@ -535,12 +464,12 @@ def _check_sequence(value):
 def _refuse_dependency_outputs(doc):
     # A dependencies.output source must read a dependency the runtime runs: one of io.cnab.dependencies.
     value = KNOWN_EXTENSIONS[PARAMETER_SOURCES].value(doc)
-    if value is _ABSENT or (PARAMETER_SOURCES not in _required(doc) and PARAMETER_SOURCES not in SUPPORTED_EXTENSIONS):
+    if value is ABSENT or (PARAMETER_SOURCES not in required_extensions(doc) and PARAMETER_SOURCES not in SUPPORTED_EXTENSIONS):
         return
-    declared = KNOWN_EXTENSIONS[DEPENDENCIES].value(doc) if DEPENDENCIES in SUPPORTED_EXTENSIONS else _ABSENT
+    declared = KNOWN_EXTENSIONS[DEPENDENCIES].value(doc) if DEPENDENCIES in SUPPORTED_EXTENSIONS else ABSENT
     aliases = set(declared["requires"]) if isinstance(declared, dict) and isinstance(declared.get("requires"), dict) \
         else set()
-    needing = [name for name, sources in _read_parameter_sources(value).items()
+    needing = [name for name, sources in read_parameter_sources(value).items()
                if any(source.kind == SOURCE_DEPENDENCY_OUTPUT and source.dependency not in aliases
                       for source in sources)]
     if needing:

@@ -1,6 +1,6 @@
 """io.cnab.dependencies (CNAB 500, v1): the bundles a bundle needs, their order and their versions.
 
-Pure parsing and resolution; running the graph is runtime.py's (``_execute_graph``).
+Pure parsing and resolution; running the graph is execution.py's (``execute_graph``).
 
 - **Order**: ``sequence`` when it lists every alias, else the order of ``requires`` (as Porter).
 - **Naming**: the dependency ``alias`` of installation ``root`` is the installation ``root-alias``
@@ -19,11 +19,11 @@ spec says), and with ``prereleases: true`` a pre-release version is matched as i
 ``org.getporter.dependencies@v2`` is not supported (bundle validation refuses it when required).
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import DependencyError
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import DEPENDENCIES
 from ansible_collections.cnab.runtime.plugins.module_utils.identifiers import InstallationName
 
-EXTENSION = bundle_validation.DEPENDENCIES
+EXTENSION = DEPENDENCIES
 PARENT = "parentInstallation"  # claim custom["cnab.runtime"] keys of a dependency's claims
 ALIAS = "dependencyAlias"
 

@@ -5,26 +5,26 @@ that output's value from this installation's latest successful *modifying* actio
 so the state a ``modifies: false`` action wrote is never carried forward. A value the user gives wins;
 with no such output yet the parameter keeps its default, or stays unset.
 
-Resolution only: the extension value is parsed by bundle validation (``parameter_sources``), which
-also checks it against its schema. ``output`` sources read this installation's outputs; Porter's
+Resolution only: the extension value is read by extensions.py (``parameter_sources``); bundle
+validation checks it against its schema. ``output`` sources read this installation's outputs; Porter's
 ``dependencies.output`` sources read a dependency installation's outputs (``resolve`` against that
 installation, see dependencies.py).
 """
 
-from ansible_collections.cnab.runtime.plugins.module_utils import bundle_validation
+from ansible_collections.cnab.runtime.plugins.module_utils import extensions
 from ansible_collections.cnab.runtime.plugins.module_utils import values as v
 from ansible_collections.cnab.runtime.plugins.module_utils.bundle import applies_to
 from ansible_collections.cnab.runtime.plugins.module_utils.claims import model
 from ansible_collections.cnab.runtime.plugins.module_utils.lookup import recorded_sensitive_outputs
 
-EXTENSION = "io.cnab.parameter-sources"
-OUTPUT = "output"
+EXTENSION = extensions.PARAMETER_SOURCES
+OUTPUT = extensions.SOURCE_OUTPUT
 
 
 def output_sources(bundle):
     """parameter name -> the output (of this installation) it is sourced from, for the bundle's
-    declared parameters. The extension is parsed by bundle validation (``parameter_sources``),
-    without its schema check: the decision path needs no jsonschema, and a malformed value
+    declared parameters. The extension is read by extensions.py (``parameter_sources``), without
+    its schema check: the decision path needs no jsonschema, and a malformed value
     raises AttributeError/TypeError/KeyError for the caller to let validation report."""
     return {name: source.output for name, source in _first_of_kind(bundle, OUTPUT).items()}
 
@@ -32,12 +32,12 @@ def output_sources(bundle):
 def dependency_sources(bundle):
     """parameter name -> (dependency alias, output name) for ``dependencies.output`` sources."""
     return {name: (entries.dependency, entries.output)
-            for name, entries in _first_of_kind(bundle, bundle_validation.SOURCE_DEPENDENCY_OUTPUT).items()}
+            for name, entries in _first_of_kind(bundle, extensions.SOURCE_DEPENDENCY_OUTPUT).items()}
 
 
 def _first_of_kind(bundle, kind):
     found = {}
-    for name, entries in bundle_validation.parameter_sources(bundle, validate=False).items():
+    for name, entries in extensions.parameter_sources(bundle).items():
         source = next((entry for entry in entries if entry.kind == kind), None)
         if source is not None:
             found[name] = source

@@ -18,8 +18,8 @@ from ansible_collections.cnab.runtime.plugins.module_utils.bundle import (
     container_path,
     has_control_character,
 )
-# Porter's file parameters: one rule, bundle validation's (values.is_file_parameter is that function).
-from ansible_collections.cnab.runtime.plugins.module_utils.bundle_validation import is_file_parameter
+# Porter's file parameters: one rule, the extension reader's (values.is_file_parameter is that function).
+from ansible_collections.cnab.runtime.plugins.module_utils.extensions import is_file_parameter
 from ansible_collections.cnab.runtime.plugins.module_utils.errors import (
     CredentialError,
     ParameterError,
